@@ -1,0 +1,243 @@
+//! The admin HTTP API: sites, pages, backlinks, and the Python version's `addurl`.
+
+use actix_web::{error::InternalError, web, HttpRequest, HttpResponse, ResponseError};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::db::read::{self, StatusFilter};
+use crate::db::sites::{self, AddSiteError};
+use crate::metrics::SiteAdded;
+
+/// Largest page size of a list endpoint.
+const MAX_LIMIT: i64 = 1000;
+const DEFAULT_LIMIT: i64 = 100;
+
+/// An API error: a status and a message for the caller, always as `{"error": "..."}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    Conflict { message: String, id: i64 },
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        use actix_web::http::StatusCode;
+        match self {
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = match self {
+            ApiError::Conflict { message, id } => json!({ "error": message, "id": id }),
+            ApiError::Database(error) => {
+                log::error!("API request failed on the database: {error}");
+                json!({ "error": "the database is unavailable; try again later" })
+            }
+            other => json!({ "error": other.to_string() }),
+        };
+        HttpResponse::build(self.status_code()).json(body)
+    }
+}
+
+/// Register every route of the API.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
+        let message = format!("invalid JSON body: {err}");
+        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
+    }))
+    .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+        let message = format!("invalid query string: {err}");
+        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
+    }))
+    .service(
+        web::scope("/api/v1")
+            .route("/sites", web::post().to(create_site))
+            .route("/sites", web::get().to(list_sites))
+            .route("/sites/{id}", web::get().to(get_site))
+            .route("/pages", web::get().to(list_pages))
+            .route("/backlinks", web::get().to(list_backlinks)),
+    )
+    .route("/crudtask/addurl", web::get().to(add_url))
+    .route("/healthz", web::get().to(healthz));
+}
+
+#[derive(Deserialize)]
+struct NewSite {
+    url: String,
+}
+
+async fn create_site(pool: web::Data<PgPool>, body: web::Json<NewSite>) -> Result<HttpResponse, ApiError> {
+    let seed = crate::url::parse_crawlable(&body.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    match sites::add_site(&pool, &seed).await {
+        Ok(site) => {
+            SiteAdded { id: site.id, host: &site.host }.emit();
+            Ok(HttpResponse::Created().json(site))
+        }
+        Err(AddSiteError::Exists { id, host }) => {
+            Err(ApiError::Conflict { message: format!("a site for host {host} already exists"), id })
+        }
+        Err(AddSiteError::Database(e)) => Err(e.into()),
+    }
+}
+
+async fn list_sites(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(sites::list_sites(&pool).await?))
+}
+
+async fn get_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path, "site id")?;
+    let site = sites::site_progress(&pool, id).await?.ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
+    Ok(HttpResponse::Ok().json(site))
+}
+
+#[derive(Deserialize)]
+struct PagesQuery {
+    site_id: String,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> Result<HttpResponse, ApiError> {
+    let site_id = parse_id(&query.site_id, "site_id")?;
+    let status = parse_status(query.status.as_deref())?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = parse_cursor(query.cursor.as_deref())?;
+
+    let items = read::pages(&pool, site_id, status, after, limit).await?;
+    let next_cursor = next_cursor(items.len(), limit, items.last().map(|p| p.url_id));
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+struct BacklinksQuery {
+    url: String,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_backlinks(pool: web::Data<PgPool>, query: web::Query<BacklinksQuery>) -> Result<HttpResponse, ApiError> {
+    let target = crate::url::parse_crawlable(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = parse_cursor(query.cursor.as_deref())?;
+
+    let items = read::backlinks_of_url(&pool, target.as_str(), after, limit).await?;
+    let next_cursor = next_cursor(items.len(), limit, items.last().map(|l| l.link_id));
+    Ok(HttpResponse::Ok().json(json!({ "target": target.as_str(), "items": items, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+struct AddUrlQuery {
+    url: Option<String>,
+}
+
+/// The Python version's endpoint: plain-text `OK`, `ERROR parse` or `ERROR idempotence`.
+async fn add_url(pool: web::Data<PgPool>, req: HttpRequest) -> HttpResponse {
+    let url = web::Query::<AddUrlQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().url);
+    let Some(seed) = url.as_deref().and_then(|u| crate::url::parse_crawlable(u).ok()) else {
+        return HttpResponse::UnprocessableEntity().content_type("text/plain").body("ERROR parse");
+    };
+    match sites::add_site(&pool, &seed).await {
+        Ok(site) => {
+            SiteAdded { id: site.id, host: &site.host }.emit();
+            HttpResponse::Ok().content_type("text/plain").body("OK")
+        }
+        Err(AddSiteError::Exists { .. }) => HttpResponse::Conflict().content_type("text/plain").body("ERROR idempotence"),
+        Err(AddSiteError::Database(error)) => {
+            log::error!("addurl failed on the database: {error}");
+            HttpResponse::ServiceUnavailable().content_type("text/plain").body("ERROR database")
+        }
+    }
+}
+
+async fn healthz(pool: web::Data<PgPool>) -> HttpResponse {
+    match sqlx::query("SELECT 1").execute(pool.get_ref()).await {
+        Ok(_) => HttpResponse::Ok().body("ok"),
+        Err(error) => HttpResponse::ServiceUnavailable().body(format!("database unavailable: {error}")),
+    }
+}
+
+fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::Invalid(format!("{name} must be a positive integer, got '{raw}'")))
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
+    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| ApiError::Invalid(format!("limit must be an integer from 1 to {MAX_LIMIT}, got '{raw}'")))
+}
+
+/// Cursors are the last id of the previous page, so that paging is stable while rows are added.
+fn parse_cursor(raw: Option<&str>) -> Result<i64, ApiError> {
+    match raw {
+        None | Some("") => Ok(0),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::Invalid(format!("cursor '{raw}' is not one this API returned"))),
+    }
+}
+
+fn next_cursor(returned: usize, limit: i64, last_id: Option<i64>) -> Option<String> {
+    (returned as i64 == limit).then_some(last_id).flatten().map(|id| id.to_string())
+}
+
+/// `200` (exact), `4xx` (class) or `error` (no response).
+fn parse_status(raw: Option<&str>) -> Result<StatusFilter, ApiError> {
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else { return Ok(StatusFilter::Any) };
+    let invalid = || ApiError::Invalid(format!("status must be a code such as 404, a class such as 4xx, or 'error'; got '{raw}'"));
+    if raw.eq_ignore_ascii_case("error") {
+        return Ok(StatusFilter::Error);
+    }
+    if let Some(class) = raw.strip_suffix("xx").or_else(|| raw.strip_suffix("XX")) {
+        return class.parse::<i16>().ok().filter(|c| (1..=5).contains(c)).map(StatusFilter::Class).ok_or_else(invalid);
+    }
+    raw.parse::<i16>().ok().filter(|c| (100..=599).contains(c)).map(StatusFilter::Exact).ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_filter_forms() {
+        assert_eq!(parse_status(Some("404")).unwrap(), StatusFilter::Exact(404));
+        assert_eq!(parse_status(Some("4xx")).unwrap(), StatusFilter::Class(4));
+        assert_eq!(parse_status(Some("error")).unwrap(), StatusFilter::Error);
+        assert_eq!(parse_status(None).unwrap(), StatusFilter::Any);
+        assert!(parse_status(Some("9xx")).is_err());
+        assert!(parse_status(Some("abc")).is_err());
+    }
+
+    #[test]
+    fn limit_and_cursor_bounds() {
+        assert_eq!(parse_limit(None).unwrap(), DEFAULT_LIMIT);
+        assert!(parse_limit(Some("0")).is_err());
+        assert!(parse_limit(Some("1001")).is_err());
+        assert_eq!(parse_cursor(Some("42")).unwrap(), 42);
+        assert!(parse_cursor(Some("-1")).is_err());
+    }
+
+    #[test]
+    fn next_cursor_only_on_full_page() {
+        assert_eq!(next_cursor(10, 10, Some(99)), Some("99".to_string()));
+        assert_eq!(next_cursor(3, 10, Some(99)), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! DbWriter: collects fetch results into batches and writes each batch in one transaction,
+//! acknowledging the results to KafkaIngest only after the commit.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use sqlx::PgPool;
+
+use crate::db::{self, write::BatchStats};
+use crate::kafka::Delivery;
+use crate::messages::CrawlResult;
+use crate::metrics::{BatchFailed, BatchWritten};
+
+/// Writes fetch results to PostgreSQL in batches.
+pub struct DbWriter {
+    pool: PgPool,
+    buffer: Vec<Delivery<CrawlResult>>,
+    batch_size: usize,
+    batch_interval: Duration,
+    revisit: Duration,
+}
+
+impl DbWriter {
+    pub fn new(pool: PgPool, batch_size: usize, batch_interval: Duration, revisit: Duration) -> Self {
+        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, revisit }
+    }
+
+    /// Write the buffered results. The actor handles no other message until the batch is
+    /// committed, so its mailbox fills and KafkaIngest stops consuming: a slow database
+    /// slows the crawl down instead of growing memory.
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.buffer.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.buffer);
+        let pool = self.pool.clone();
+        let revisit = self.revisit;
+        ctx.wait(
+            async move {
+                write_until_durable(&pool, &batch, revisit).await;
+                for delivery in batch {
+                    delivery.ack.done();
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Actor for DbWriter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.batch_size);
+        ctx.run_interval(self.batch_interval, |writer, ctx| writer.flush(ctx));
+    }
+}
+
+impl Handler<Delivery<CrawlResult>> for DbWriter {
+    type Result = ();
+
+    fn handle(&mut self, delivery: Delivery<CrawlResult>, ctx: &mut Self::Context) {
+        self.buffer.push(delivery);
+        if self.buffer.len() >= self.batch_size {
+            self.flush(ctx);
+        }
+    }
+}
+
+/// Write a batch, retrying while the database is unreachable. A batch the database
+/// rejects for its data is split, so that one bad result cannot hold back the others.
+async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], revisit: Duration) {
+    let results: Vec<CrawlResult> = batch.iter().map(|d| d.message.clone()).collect();
+    match write_with_retry(pool, &results, revisit).await {
+        Ok(()) => {}
+        Err(error) if results.len() > 1 => {
+            log::warn!("a batch of {} results was rejected ({error}); writing them one by one", results.len());
+            for result in &results {
+                if let Err(error) = write_with_retry(pool, std::slice::from_ref(result), revisit).await {
+                    // The URL stays leased, so it is fetched again when its lease runs out.
+                    BatchFailed { results: 1, attempt: 1, error: &format!("{error}; skipping result of {}", result.url) }.emit();
+                }
+            }
+        }
+        Err(error) => {
+            BatchFailed { results: 1, attempt: 1, error: &format!("{error}; skipping result of {}", results[0].url) }.emit()
+        }
+    }
+}
+
+/// Retry transient failures forever with backoff; return the first data error.
+async fn write_with_retry(pool: &PgPool, results: &[CrawlResult], revisit: Duration) -> Result<(), sqlx::Error> {
+    let mut backoff = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let started = Instant::now();
+        match db::write::write_results(pool, results, revisit).await {
+            Ok(BatchStats { new_urls, links, unknown_urls }) => {
+                BatchWritten { results: results.len() - unknown_urls as usize, new_urls, links, elapsed: started.elapsed() }
+                    .emit();
+                return Ok(());
+            }
+            Err(error) if db::is_transient(&error) => {
+                BatchFailed { results: results.len(), attempt, error: &error }.emit();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

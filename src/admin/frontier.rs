@@ -1,0 +1,136 @@
+//! Frontier: leases due URLs from PostgreSQL and publishes them to the scrapers.
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::future::join_all;
+use sqlx::PgPool;
+
+use crate::db::frontier as queries;
+use crate::kafka::{Publish, ResultSink};
+use crate::messages::{CrawlRequest, SCHEMA_VERSION};
+use crate::metrics::{FrontierFailed, LeasesExpired, SiteDone, UrlsDispatched};
+
+/// Most URLs leased in one tick, so that one tick's publishing stays short.
+const MAX_LEASE_PER_TICK: i64 = 1000;
+
+/// Settings of the frontier.
+#[derive(Debug, Clone)]
+pub struct FrontierSettings {
+    pub topic_url: String,
+    pub lease: Duration,
+    pub max_in_flight: i64,
+    pub interval: Duration,
+}
+
+/// Decides what to fetch next and hands it to Kafka.
+pub struct Frontier {
+    pool: PgPool,
+    sink: Addr<ResultSink>,
+    settings: FrontierSettings,
+    busy: bool,
+}
+
+impl Frontier {
+    pub fn new(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Self {
+        Self { pool, sink, settings, busy: false }
+    }
+}
+
+impl Actor for Frontier {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.settings.interval, |frontier, ctx| {
+            // A tick that takes longer than the interval is not overlapped by the next.
+            if frontier.busy {
+                return;
+            }
+            frontier.busy = true;
+            let step = tick(frontier.pool.clone(), frontier.sink.clone(), frontier.settings.clone());
+            ctx.spawn(step.into_actor(frontier).map(|outcome, frontier, _| {
+                frontier.busy = false;
+                if let Err(error) = outcome {
+                    FrontierFailed { error: &error }.emit();
+                }
+            }));
+        });
+    }
+}
+
+/// Stop leasing URLs; anything leased but not yet published goes out again after its lease.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct StopFrontier;
+
+impl Handler<StopFrontier> for Frontier {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopFrontier, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Result<(), sqlx::Error> {
+    let expired = queries::expire_leases(&pool).await?;
+    if expired > 0 {
+        LeasesExpired { count: expired }.emit();
+    }
+    queries::schedule_revisits(&pool).await?;
+
+    let room = (settings.max_in_flight - queries::in_flight(&pool).await?).min(MAX_LEASE_PER_TICK);
+    if room > 0 {
+        let leased = queries::lease_due(&pool, room, settings.lease).await?;
+        if !leased.is_empty() {
+            dispatch(&pool, &sink, &settings.topic_url, leased).await?;
+        }
+    }
+
+    for (id, host) in queries::update_site_completion(&pool).await? {
+        SiteDone { id, host: &host }.emit();
+    }
+    Ok(())
+}
+
+/// Publish leased URLs; the ones Kafka did not take go back to pending at once.
+async fn dispatch(
+    pool: &PgPool,
+    sink: &Addr<ResultSink>,
+    topic: &str,
+    leased: Vec<queries::LeasedUrl>,
+) -> Result<(), sqlx::Error> {
+    let sends = leased.iter().map(|url| {
+        let request = CrawlRequest {
+            schema_version: SCHEMA_VERSION,
+            url_id: url.id,
+            site_id: url.site_id,
+            url: url.url.clone(),
+            depth: url.depth,
+            leased_at: url.leased_at,
+        };
+        let publish = serde_json::to_vec(&request).map(|payload| Publish {
+            topic: topic.to_string(),
+            key: url.host.clone(),
+            payload,
+        });
+        async move {
+            match publish {
+                Ok(publish) => matches!(sink.send(publish).await, Ok(Ok(()))),
+                Err(error) => {
+                    log::error!("serializing the request for {} failed: {error}", url.url);
+                    false
+                }
+            }
+        }
+    });
+    let published = join_all(sends).await;
+
+    let failed: Vec<i64> =
+        leased.iter().zip(&published).filter(|(_, ok)| !**ok).map(|(url, _)| url.id).collect();
+    UrlsDispatched { count: (leased.len() - failed.len()) as u64 }.emit();
+    if !failed.is_empty() {
+        log::warn!("{} leased URLs were not published; releasing them", failed.len());
+        queries::release(pool, &failed).await?;
+    }
+    Ok(())
+}

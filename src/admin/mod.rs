@@ -1,0 +1,123 @@
+//! The admin role: the frontier, KafkaIngest on `topic_res` → DbWriter, and the HTTP API.
+
+mod api;
+mod db_writer;
+mod frontier;
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+use anyhow::Context as _;
+use sqlx::PgPool;
+
+use crate::config::AdminSettings;
+use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
+use crate::messages::CrawlResult;
+use crate::shutdown::{self, Shutdown};
+use db_writer::DbWriter;
+use frontier::{Frontier, FrontierSettings, StopFrontier};
+
+/// How long a stopping admin waits for results in flight to be written.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Run the admin role until SIGTERM or SIGINT.
+pub async fn run(settings: AdminSettings) -> anyhow::Result<()> {
+    crate::metrics::init();
+    let pool = crate::db::connect(&settings.database).await?;
+    crate::db::migrate(&pool).await?;
+    let (trigger, shutdown) = shutdown::channel();
+
+    let server = http_server(&settings, pool.clone())?;
+    let server_handle = server.handle();
+    actix::spawn(server);
+    log::info!("admin API listening on {}", settings.listen);
+
+    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
+    tokio::select! {
+        created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
+        signal = shutdown::termination_signal() => {
+            log::info!("{} received before the broker was reachable; stopping", signal?);
+            server_handle.stop(true).await;
+            return Ok(());
+        }
+    }
+
+    let supervisor = Supervisor::start(&settings, pool, shutdown)?;
+    let signal = shutdown::termination_signal().await.context("listening for termination signals")?;
+    log::info!("{signal} received; writing results in flight");
+    trigger.trigger();
+    supervisor.drain().await;
+    server_handle.stop(true).await;
+    log::info!("admin stopped");
+    Ok(())
+}
+
+/// Starts the admin's actors and stops them in order.
+struct Supervisor {
+    ingest: Addr<KafkaIngest<CrawlResult>>,
+    frontier: Addr<Frontier>,
+}
+
+impl Supervisor {
+    fn start(settings: &AdminSettings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let sink = ResultSink::new(&settings.kafka, shutdown.clone())?.start();
+        let frontier = Frontier::new(
+            pool.clone(),
+            sink,
+            FrontierSettings {
+                topic_url: settings.kafka.topic_url.clone(),
+                lease: settings.lease(),
+                max_in_flight: settings.max_in_flight,
+                interval: Duration::from_millis(settings.frontier_interval_ms),
+            },
+        )
+        .start();
+
+        let batch_size = settings.db_batch_size as usize;
+        let writer = DbWriter::new(
+            pool,
+            batch_size,
+            Duration::from_millis(settings.db_batch_ms),
+            Duration::from_secs(u64::from(settings.revisit_days) * 86_400),
+        )
+        .start();
+
+        let group = format!("{}-admin", settings.kafka.group_prefix);
+        // Two batches in flight: one being written, one filling up.
+        let ingest = KafkaIngest::<CrawlResult>::new(
+            &settings.kafka,
+            &settings.kafka.topic_res,
+            &group,
+            vec![writer.recipient()],
+            batch_size * 2,
+            shutdown,
+        )?
+        .start();
+        Ok(Self { ingest, frontier })
+    }
+
+    async fn drain(self) {
+        self.frontier.do_send(StopFrontier);
+        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+            log::warn!("KafkaIngest stopped before draining: {e}");
+        }
+    }
+}
+
+fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_web::dev::Server> {
+    let prometheus = crate::metrics::http_middleware("open_ahrefs_admin")?;
+    let pool = web::Data::new(pool);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(prometheus.clone())
+            .app_data(pool.clone())
+            .configure(api::configure)
+    })
+    .disable_signals()
+    .bind(settings.listen)
+    .with_context(|| format!("binding ADMIN_LISTEN={}", settings.listen))?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,148 @@
+//! The command-line client: talks to a running admin API over HTTP.
+
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Clone, Args)]
+pub struct CrawlArgs {
+    /// The seed URL; its host becomes the crawled site.
+    pub url: String,
+
+    /// Base URL of the admin API.
+    #[arg(long, env = "OPEN_AHREFS_API", default_value = "http://127.0.0.1:8000")]
+    pub api: String,
+
+    /// Seconds between two progress reports.
+    #[arg(long, default_value_t = 1.0)]
+    pub interval: f64,
+
+    /// Give up after this many seconds; 0 waits for ever.
+    #[arg(long, default_value_t = 0)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Conflict {
+    id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Progress {
+    host: String,
+    state: String,
+    urls_discovered: i64,
+    urls_fetched: i64,
+    responses: Responses,
+    links: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Responses {
+    #[serde(rename = "2xx")]
+    ok: i64,
+    #[serde(rename = "3xx")]
+    redirect: i64,
+    #[serde(rename = "4xx")]
+    client_error: i64,
+    #[serde(rename = "5xx")]
+    server_error: i64,
+    error: i64,
+}
+
+/// Add a site (or reuse the existing one for its host) and follow it until it is done.
+pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
+    if !(0.05..=3600.0).contains(&args.interval) {
+        bail!("--interval must be between 0.05 and 3600 seconds, got {}", args.interval);
+    }
+    let api = args.api.trim_end_matches('/');
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+
+    let mut response = client
+        .post(format!("{api}/api/v1/sites"))
+        .send_json(&json!({ "url": args.url }))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
+    let body = response.body().await.context("reading the API response")?;
+    let site_id = match response.status().as_u16() {
+        201 => serde_json::from_slice::<Created>(&body).context("parsing the created site")?.id,
+        409 => {
+            let existing = serde_json::from_slice::<Conflict>(&body).context("parsing the conflict")?;
+            println!("site already exists with id {}; following it", existing.id);
+            existing.id
+        }
+        status => bail!("adding {} failed with HTTP {status}: {}", args.url, String::from_utf8_lossy(&body)),
+    };
+
+    let started = Instant::now();
+    let mut last_fetched = 0;
+    let mut last_report = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs_f64(args.interval)).await;
+        let progress = fetch_progress(&client, api, site_id).await?;
+        let rate = (progress.urls_fetched - last_fetched) as f64 / last_report.elapsed().as_secs_f64();
+        last_fetched = progress.urls_fetched;
+        last_report = Instant::now();
+        print!(
+            "\r{:>8.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
+            started.elapsed().as_secs_f64(),
+            progress.urls_fetched,
+            progress.urls_discovered - progress.urls_fetched,
+            rate,
+            progress.links
+        );
+        std::io::stdout().flush().context("writing to stdout")?;
+
+        if progress.state == "done" {
+            println!();
+            print_summary(site_id, &progress, started.elapsed());
+            return Ok(());
+        }
+        if args.timeout > 0 && started.elapsed() > Duration::from_secs(args.timeout) {
+            println!();
+            bail!("site {site_id} is still crawling after {}s", args.timeout);
+        }
+    }
+}
+
+async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow::Result<Progress> {
+    let mut response = client
+        .get(format!("{api}/api/v1/sites/{site_id}"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
+    let body = response.body().await.context("reading the API response")?;
+    if !response.status().is_success() {
+        bail!("reading site {site_id} failed with HTTP {}: {}", response.status(), String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).context("parsing the site progress")
+}
+
+fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
+    let r = &progress.responses;
+    let rows = [
+        ("site", format!("{} ({})", progress.host, site_id)),
+        ("elapsed", format!("{:.1}s", elapsed.as_secs_f64())),
+        ("urls discovered", progress.urls_discovered.to_string()),
+        ("pages fetched", progress.urls_fetched.to_string()),
+        ("2xx", r.ok.to_string()),
+        ("3xx", r.redirect.to_string()),
+        ("4xx", r.client_error.to_string()),
+        ("5xx", r.server_error.to_string()),
+        ("errors", r.error.to_string()),
+        ("links", progress.links.to_string()),
+        ("pages/s", format!("{:.1}", progress.urls_fetched as f64 / elapsed.as_secs_f64().max(0.001))),
+    ];
+    for (name, value) in rows {
+        println!("{name:<16} {value:>20}");
+    }
+}

@@ -1,0 +1,141 @@
+//! Every setting of every role: its flag, its environment variable, its default and its check.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Where the Kafka-API broker is and how the topics look.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaSettings {
+    /// Comma-separated bootstrap servers (host:port).
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+
+    /// Topic of URLs to fetch, written by the admin and read by the scrapers.
+    #[arg(long, env = "TOPIC_URL", default_value = "topic_url")]
+    pub topic_url: String,
+
+    /// Topic of fetch results, written by the scrapers and read by the admin.
+    #[arg(long, env = "TOPIC_RES", default_value = "topic_res")]
+    pub topic_res: String,
+
+    /// Partitions of each topic when this process creates it. One host's URLs stay on one
+    /// partition, so this is also the most scraper processes that can share the work.
+    #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub topic_partitions: i32,
+
+    /// Replication factor of each topic when this process creates it.
+    #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
+    pub topic_replication: i32,
+
+    /// Largest message this process accepts or produces, in bytes.
+    #[arg(long, env = "KAFKA_MAX_MESSAGE_BYTES", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u32).range(1024..=100 * 1024 * 1024))]
+    pub max_message_bytes: u32,
+
+    /// Prefix of the consumer group ids (`<prefix>-admin`, `<prefix>-scraper`).
+    #[arg(long, env = "KAFKA_GROUP_PREFIX", default_value = "open-ahrefs")]
+    pub group_prefix: String,
+}
+
+/// Settings of the admin role.
+#[derive(Debug, Clone, Args)]
+pub struct AdminSettings {
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
+
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8000")]
+    pub listen: SocketAddr,
+
+    /// Seconds a URL handed to the scrapers may go unanswered before it is handed out again.
+    #[arg(long, env = "LEASE_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(5..=86_400))]
+    pub lease_seconds: u64,
+
+    /// Most URLs handed to the scrapers and not yet answered, over all sites.
+    #[arg(long, env = "FRONTIER_MAX_IN_FLIGHT", default_value_t = 2000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub max_in_flight: i64,
+
+    /// Milliseconds between two looks of the frontier for due URLs.
+    #[arg(long, env = "FRONTIER_INTERVAL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub frontier_interval_ms: u64,
+
+    /// Days before a fetched URL is due again.
+    #[arg(long, env = "REVISIT_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub revisit_days: u32,
+
+    /// Most fetch results written in one database transaction.
+    #[arg(long, env = "DB_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub db_batch_size: u32,
+
+    /// Milliseconds a partial batch waits for more results before it is written.
+    #[arg(long, env = "DB_BATCH_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub db_batch_ms: u64,
+}
+
+impl AdminSettings {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+}
+
+/// The PostgreSQL connection.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL, e.g. postgres://user:password@host:5432/open_ahrefs.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// Most open connections to PostgreSQL.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub database_max_connections: u32,
+}
+
+/// Settings of the scraper role.
+#[derive(Debug, Clone, Args)]
+pub struct ScraperSettings {
+    #[command(flatten)]
+    pub kafka: KafkaSettings,
+
+    /// Most fetches in progress at once in this process.
+    #[arg(long, env = "SCRAPER_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+
+    /// FetchWorker threads; 0 means one per CPU core.
+    #[arg(long, env = "SCRAPER_WORKERS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub workers: u32,
+
+    /// Address of this scraper's /metrics and /healthz endpoints.
+    #[arg(long, env = "SCRAPER_METRICS_LISTEN", default_value = "0.0.0.0:8001")]
+    pub metrics_listen: SocketAddr,
+
+    /// User-Agent header sent with every request.
+    #[arg(long, env = "USER_AGENT", default_value = concat!("OpenAhrefsBot/", env!("CARGO_PKG_VERSION"), " (+https://github.com/open-ahrefs/open-ahrefs)"))]
+    pub user_agent: String,
+
+    /// Seconds allowed to open a connection, TLS handshake included.
+    #[arg(long, env = "CONNECT_TIMEOUT_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub connect_timeout_seconds: u64,
+
+    /// Seconds allowed for a whole fetch, body included.
+    #[arg(long, env = "FETCH_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub fetch_timeout_seconds: u64,
+
+    /// Largest response body read, in bytes after content decoding; a larger one is
+    /// recorded as `body_too_large`.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+}
+
+impl ScraperSettings {
+    /// The number of FetchWorker threads, resolving 0 to the number of cores.
+    pub fn worker_threads(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n as usize,
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The frontier's queries: which URLs are due, leasing them, and site completion.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+/// A URL leased to the scrapers.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LeasedUrl {
+    pub id: i64,
+    pub site_id: i64,
+    pub url: String,
+    pub host: String,
+    pub depth: i32,
+    pub leased_at: DateTime<Utc>,
+}
+
+/// Put URLs whose lease ran out without a result back in line; returns how many.
+pub async fn expire_leases(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let expired = sqlx::query(
+        "UPDATE urls SET state = 'pending', next_fetch_at = now(), leased_until = NULL
+         WHERE state = 'queued' AND leased_until < now()",
+    )
+    .execute(pool)
+    .await?;
+    Ok(expired.rows_affected())
+}
+
+/// Put fetched URLs whose revisit time has come back in line.
+pub async fn schedule_revisits(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let due = sqlx::query("UPDATE urls SET state = 'pending' WHERE state = 'fetched' AND next_fetch_at <= now()")
+        .execute(pool)
+        .await?;
+    Ok(due.rows_affected())
+}
+
+pub async fn in_flight(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM urls WHERE state = 'queued'").fetch_one(pool).await
+}
+
+/// Lease up to `limit` due URLs, shallowest first, so that a site is crawled breadth-first.
+pub async fn lease_due(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<LeasedUrl>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH due AS (
+            SELECT id FROM urls
+            WHERE state = 'pending' AND next_fetch_at <= now()
+            ORDER BY depth, id
+            LIMIT $1
+            FOR UPDATE SKIP LOCKED
+         )
+         UPDATE urls u SET state = 'queued', leased_at = now(), leased_until = now() + make_interval(secs => $2)
+         FROM due WHERE u.id = due.id
+         RETURNING u.id, u.site_id, u.url, u.host, u.depth, u.leased_at",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await
+}
+
+/// Return URLs that could not be handed to Kafka, so they go out on the next tick
+/// instead of waiting for their lease to run out.
+pub async fn release(pool: &PgPool, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE urls SET state = 'pending', leased_until = NULL WHERE id = ANY($1) AND state = 'queued'")
+        .bind(ids)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Mark sites with nothing waiting or in flight as done, and sites with new work as not
+/// done; returns the sites that became done.
+pub async fn update_site_completion(pool: &PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE sites SET done_at = NULL WHERE done_at IS NOT NULL AND EXISTS (
+            SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query_as(
+        "UPDATE sites SET done_at = now() WHERE done_at IS NULL AND NOT EXISTS (
+            SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))
+         RETURNING id, host",
+    )
+    .fetch_all(pool)
+    .await
+}

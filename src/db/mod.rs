@@ -1,0 +1,68 @@
+//! PostgreSQL access: connecting, migrating, and the queries of each concern.
+
+pub mod frontier;
+pub mod read;
+pub mod sites;
+pub mod write;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use crate::config::DatabaseSettings;
+
+/// Open a connection pool, failing fast with the setting's name when PostgreSQL is not there.
+pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(settings.database_max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&settings.database_url)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at DATABASE_URL={}", redact(&settings.database_url)))
+}
+
+/// Apply the migrations compiled into this binary.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    sqlx::migrate!("./migrations").run(pool).await.context("applying database migrations")?;
+    Ok(())
+}
+
+/// A connection URL with its password replaced, for messages.
+pub fn redact(database_url: &str) -> String {
+    match url::Url::parse(database_url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "<not a valid URL>".to_string(),
+    }
+}
+
+/// Whether an error may go away by itself (a lost connection, a restarting server), as
+/// opposed to one caused by the data, which fails again on every retry.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 08: connection exception, 53: insufficient resources, 57P0x: server shutting
+            // down, 40001/40P01: serialization failure and deadlock.
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "40001" || code == "40P01"
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_password() {
+        assert_eq!(redact("postgres://user:secret@db:5432/x"), "postgres://user:***@db:5432/x");
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+        assert_eq!(redact("::"), "<not a valid URL>");
+    }
+}

@@ -1,0 +1,115 @@
+//! Read-side queries of the API: pages and backlinks, with keyset pagination.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+/// Which fetched pages to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Any,
+    Exact(i16),
+    /// A class such as 4 for `4xx`.
+    Class(i16),
+    /// Fetches that got no response.
+    Error,
+}
+
+/// One fetched page with its facts.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct PageRow {
+    pub url_id: i64,
+    pub url: String,
+    pub depth: i32,
+    pub fetched_at: DateTime<Utc>,
+    pub status: Option<i16>,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub content_type: Option<String>,
+    pub title: Option<String>,
+    pub h1: Option<String>,
+    pub meta_description: Option<String>,
+    pub canonical: Option<String>,
+    pub noindex: bool,
+    pub nofollow: bool,
+    pub redirect_to: Option<String>,
+    pub response_time_ms: i32,
+    pub body_bytes: Option<i64>,
+    pub links_dropped: i32,
+}
+
+/// List a site's fetched pages in URL id order, starting after `after`.
+pub async fn pages(
+    pool: &PgPool,
+    site_id: i64,
+    status: StatusFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<PageRow>, sqlx::Error> {
+    let (mode, value): (i16, i16) = match status {
+        StatusFilter::Any => (0, 0),
+        StatusFilter::Exact(code) => (1, code),
+        StatusFilter::Class(class) => (2, class),
+        StatusFilter::Error => (3, 0),
+    };
+    sqlx::query_as(
+        "SELECT p.url_id, u.url, u.depth, p.fetched_at, p.status, p.error_kind, p.error_message,
+                p.content_type, p.title, p.h1, p.meta_description, p.canonical, p.noindex, p.nofollow,
+                r.url AS redirect_to, p.response_time_ms, p.body_bytes, p.links_dropped
+         FROM pages p
+         JOIN urls u ON u.id = p.url_id
+         LEFT JOIN urls r ON r.id = p.redirect_url_id
+         WHERE p.site_id = $1 AND p.url_id > $2
+           AND CASE $3::int2
+                 WHEN 1 THEN p.status = $4
+                 WHEN 2 THEN p.status / 100 = $4
+                 WHEN 3 THEN p.status IS NULL
+                 ELSE true END
+         ORDER BY p.url_id
+         LIMIT $5",
+    )
+    .bind(site_id)
+    .bind(after)
+    .bind(mode)
+    .bind(value)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One link pointing at a target.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct BacklinkRow {
+    pub link_id: i64,
+    pub source_url: String,
+    pub source_title: Option<String>,
+    pub target_url: String,
+    pub anchor_text: String,
+    pub href: String,
+    pub nofollow: bool,
+    pub ugc: bool,
+    pub sponsored: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub lost_at: Option<DateTime<Utc>>,
+}
+
+/// The live links pointing at one URL, in link id order, starting after `after`.
+pub async fn backlinks_of_url(pool: &PgPool, url: &str, after: i64, limit: i64) -> Result<Vec<BacklinkRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.id AS link_id, s.url AS source_url, p.title AS source_title, t.url AS target_url,
+                l.anchor_text, l.href, l.nofollow, l.ugc, l.sponsored, l.first_seen, l.last_seen, l.lost_at
+         FROM urls t
+         JOIN links l ON l.target_url_id = t.id
+         JOIN urls s ON s.id = l.source_url_id
+         LEFT JOIN pages p ON p.url_id = l.source_url_id
+         WHERE t.url = $1 AND l.lost_at IS NULL AND l.id > $2
+         ORDER BY l.id
+         LIMIT $3",
+    )
+    .bind(url)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

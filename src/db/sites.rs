@@ -1,0 +1,123 @@
+//! Adding sites and reading their crawl progress.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use url::Url;
+
+/// A crawled site as created.
+#[derive(Debug, Clone, Serialize)]
+pub struct Site {
+    pub id: i64,
+    pub host: String,
+    pub seed_url: String,
+}
+
+/// Why a site was not added.
+#[derive(Debug, thiserror::Error)]
+pub enum AddSiteError {
+    #[error("site for host {host} already exists with id {id}")]
+    Exists { id: i64, host: String },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Create a site for the seed URL's host and queue the seed. URLs of that host already
+/// known as link targets become part of the site and are queued too.
+pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
+    let host = crate::url::site_host(seed);
+    let mut tx = pool.begin().await?;
+
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO sites (host, seed_url) VALUES ($1, $2) ON CONFLICT (host) DO NOTHING RETURNING id",
+    )
+    .bind(&host)
+    .bind(seed.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM sites WHERE host = $1").bind(&host).fetch_one(&mut *tx).await?;
+        return Err(AddSiteError::Exists { id, host });
+    };
+
+    sqlx::query(
+        "INSERT INTO urls (url, host, site_id, state, depth, next_fetch_at)
+         VALUES ($1, $2, $3, 'pending', 0, now())
+         ON CONFLICT (url) DO UPDATE SET site_id = EXCLUDED.site_id, depth = 0, state = 'pending', next_fetch_at = now()",
+    )
+    .bind(seed.as_str())
+    .bind(&host)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE urls SET site_id = $1, state = 'pending', next_fetch_at = now()
+         WHERE host = $2 AND state = 'external'",
+    )
+    .bind(id)
+    .bind(&host)
+    .execute(&mut *tx)
+    .await?;
+
+    tx.commit().await?;
+    Ok(Site { id, host, seed_url: seed.to_string() })
+}
+
+/// A site with its crawl progress, as the API returns it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SiteProgress {
+    pub id: i64,
+    pub host: String,
+    pub seed_url: String,
+    /// `crawling` while a URL of the site is waiting or in flight, else `done`.
+    pub state: String,
+    pub urls_discovered: i64,
+    pub urls_fetched: i64,
+    #[sqlx(flatten)]
+    pub responses: ResponseCounts,
+    /// Live `<a href>` rows on the site's fetched pages that resolve to http(s).
+    pub links: i64,
+}
+
+/// Fetched pages by status class.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ResponseCounts {
+    #[serde(rename = "2xx")]
+    pub status_2xx: i64,
+    #[serde(rename = "3xx")]
+    pub status_3xx: i64,
+    #[serde(rename = "4xx")]
+    pub status_4xx: i64,
+    #[serde(rename = "5xx")]
+    pub status_5xx: i64,
+    /// Fetches that got no response at all.
+    pub error: i64,
+}
+
+// NOTE: these counts scan the site's rows on every call; a site with tens of millions of
+// links would need counters kept up to date by the DbWriter instead.
+const PROGRESS_SQL: &str = "
+    SELECT s.id, s.host, s.seed_url,
+        CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state IN ('pending', 'queued'))
+             THEN 'crawling' ELSE 'done' END AS state,
+        (SELECT count(*) FROM urls u WHERE u.site_id = s.id) AS urls_discovered,
+        p.urls_fetched, p.status_2xx, p.status_3xx, p.status_4xx, p.status_5xx, p.error,
+        (SELECT count(*) FROM links l JOIN pages lp ON lp.url_id = l.source_url_id
+          WHERE lp.site_id = s.id AND l.lost_at IS NULL) AS links
+    FROM sites s,
+    LATERAL (
+        SELECT count(*) AS urls_fetched,
+            count(*) FILTER (WHERE status BETWEEN 200 AND 299) AS status_2xx,
+            count(*) FILTER (WHERE status BETWEEN 300 AND 399) AS status_3xx,
+            count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS status_4xx,
+            count(*) FILTER (WHERE status BETWEEN 500 AND 599) AS status_5xx,
+            count(*) FILTER (WHERE status IS NULL) AS error
+        FROM pages WHERE site_id = s.id
+    ) p";
+
+pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress>, sqlx::Error> {
+    sqlx::query_as(&format!("{PROGRESS_SQL} WHERE s.id = $1")).bind(id).fetch_optional(pool).await
+}
+
+pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteProgress>, sqlx::Error> {
+    sqlx::query_as(&format!("{PROGRESS_SQL} ORDER BY s.id")).fetch_all(pool).await
+}

@@ -1,0 +1,38 @@
+//! An in-memory Kafka-API broker for development and tests: librdkafka's mock cluster,
+//! hosted by this process and reachable over TCP by other processes.
+//!
+//! It keeps nothing on disk and is not a production broker; set KAFKA_BROKERS to a real
+//! Kafka cluster for that.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use rdkafka::mocking::MockCluster;
+
+#[derive(Debug, Clone, Args)]
+pub struct DevBrokerArgs {
+    /// Number of mock brokers in the cluster.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=5))]
+    pub brokers: i32,
+
+    /// File to write the bootstrap servers to once the cluster listens.
+    #[arg(long)]
+    pub bootstrap_file: Option<PathBuf>,
+}
+
+/// Run the mock cluster until SIGTERM or SIGINT.
+pub async fn run(args: DevBrokerArgs) -> anyhow::Result<()> {
+    let cluster = MockCluster::new(args.brokers).context("starting librdkafka's mock cluster")?;
+    let bootstrap = cluster.bootstrap_servers();
+    if let Some(path) = &args.bootstrap_file {
+        std::fs::write(path, &bootstrap).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{bootstrap}");
+    log::info!("in-memory development broker listening at {bootstrap}");
+
+    let signal = crate::shutdown::termination_signal().await.context("listening for termination signals")?;
+    log::info!("{signal} received; stopping the development broker, its messages are gone");
+    drop(cluster);
+    Ok(())
+}

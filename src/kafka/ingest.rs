@@ -1,0 +1,290 @@
+//! KafkaIngest: consumes one topic in a consumer group and hands each decoded message to
+//! a downstream actor, committing its offset only after the downstream acknowledged it.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::Message as _;
+use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::offsets::OffsetTracker;
+use crate::config::KafkaSettings;
+use crate::messages;
+use crate::metrics::{MessageConsumed, MessageRejected};
+use crate::shutdown::Shutdown;
+
+/// A decoded message and the acknowledgement its receiver owes once the effect is durable.
+pub struct Delivery<T> {
+    pub message: T,
+    /// The message key, which is the URL's host.
+    pub key: String,
+    pub ack: Ack,
+}
+
+impl<T: 'static> actix::Message for Delivery<T> {
+    type Result = ();
+}
+
+/// The promise to acknowledge one consumed message.
+///
+/// Holding an `Ack` keeps one of the consumer's in-flight slots taken, which is what bounds
+/// the work between the consumer and the effect. Dropping it without [`Ack::done`] releases
+/// the slot but leaves the offset uncommitted, so the message is consumed again after a
+/// restart or rebalance.
+pub struct Ack {
+    partition: i32,
+    offset: i64,
+    ingest: Recipient<Processed>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Ack {
+    /// Report the message's effect as durable, letting its offset be committed.
+    pub fn done(self) {
+        // do_send skips the mailbox capacity check, but at most `max_in_flight` acks exist
+        // at once, so this queue is bounded by the semaphore that `_slot` comes from.
+        self.ingest.do_send(Processed { partition: self.partition, offset: self.offset });
+    }
+}
+
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Processed {
+    partition: i32,
+    offset: i64,
+}
+
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct Dispatched {
+    partition: i32,
+    offset: i64,
+}
+
+/// Stop consuming, wait for the messages in flight and commit; resolves when done.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    pub timeout: Duration,
+}
+
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+struct CommitNow;
+
+/// Consumes a topic for one role and feeds decoded messages of type `T` to its workers.
+pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    workers: Vec<Recipient<Delivery<T>>>,
+    slots: Arc<Semaphore>,
+    max_in_flight: usize,
+    max_message_bytes: usize,
+    tracker: OffsetTracker,
+    shutdown: Shutdown,
+}
+
+impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
+    /// Subscribe to `topic` in consumer group `group`.
+    ///
+    /// Each worker receives the messages of a fixed set of keys (hosts), so that one host's
+    /// URLs are always handled by the same worker.
+    pub fn new(
+        settings: &KafkaSettings,
+        topic: &str,
+        group: &str,
+        workers: Vec<Recipient<Delivery<T>>>,
+        max_in_flight: usize,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(!workers.is_empty(), "KafkaIngest needs at least one worker");
+        let consumer: StreamConsumer = super::client_config(settings)
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("fetch.max.bytes", (settings.max_message_bytes * 2).to_string())
+            .set("max.partition.fetch.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
+            .create()
+            .with_context(|| format!("creating a Kafka consumer for {topic} at {}", settings.kafka_brokers))?;
+        consumer
+            .subscribe(&[topic])
+            .with_context(|| format!("subscribing to Kafka topic {topic}"))?;
+
+        Ok(Self {
+            consumer: Arc::new(consumer),
+            topic: topic.to_string(),
+            workers,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            max_message_bytes: settings.max_message_bytes as usize,
+            tracker: OffsetTracker::default(),
+            shutdown,
+        })
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        log::info!("consuming {} with up to {} messages in flight", self.topic, self.max_in_flight);
+        let consume = ConsumeLoop {
+            consumer: self.consumer.clone(),
+            topic: self.topic.clone(),
+            ingest: ctx.address(),
+            workers: self.workers.clone(),
+            slots: self.slots.clone(),
+            max_message_bytes: self.max_message_bytes,
+            shutdown: self.shutdown.clone(),
+        };
+        actix::spawn(consume.run());
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Handler<Dispatched> for KafkaIngest<T> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Dispatched, _ctx: &mut Self::Context) {
+        self.tracker.dispatched(msg.partition, msg.offset);
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Handler<Processed> for KafkaIngest<T> {
+    type Result = ();
+
+    fn handle(&mut self, msg: Processed, _ctx: &mut Self::Context) {
+        let Some(offset) = self.tracker.processed(msg.partition, msg.offset) else {
+            return;
+        };
+        // rd_kafka_offset_store records offset + 1, the position of the next message.
+        if let Err(e) = self.consumer.store_offset(&self.topic, msg.partition, offset) {
+            // The partition was revoked meanwhile: its next owner consumes the message
+            // again, which the effects tolerate because they are idempotent.
+            log::debug!("not storing offset {}/{}@{offset}: {e}", self.topic, msg.partition);
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Handler<CommitNow> for KafkaIngest<T> {
+    type Result = ();
+
+    fn handle(&mut self, _msg: CommitNow, _ctx: &mut Self::Context) {
+        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+            Ok(()) => log::info!("committed final offsets of {}", self.topic),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                log::debug!("no new offsets of {} to commit", self.topic)
+            }
+            Err(e) => log::warn!("final commit of {} failed; the last messages will be consumed again: {e}", self.topic),
+        }
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) -> Self::Result {
+        let slots = self.slots.clone();
+        let all = self.max_in_flight as u32;
+        let topic = self.topic.clone();
+        let me = ctx.address();
+        Box::pin(async move {
+            // Shutdown has already stopped the consume loop; taking every slot means every
+            // message it handed on has been acknowledged or dropped.
+            match tokio::time::timeout(msg.timeout, slots.acquire_many_owned(all)).await {
+                Ok(_) => log::info!("all messages of {topic} in flight are processed"),
+                Err(_) => log::warn!(
+                    "messages of {topic} still in flight after {:?}; they will be consumed again",
+                    msg.timeout
+                ),
+            }
+            // Goes through the mailbox after every Processed sent so far.
+            let _ = me.send(CommitNow).await;
+        })
+    }
+}
+
+/// The task that takes messages from the consumer, as fast as slots free up.
+struct ConsumeLoop<T: DeserializeOwned + Send + 'static> {
+    consumer: Arc<StreamConsumer>,
+    topic: String,
+    ingest: Addr<KafkaIngest<T>>,
+    workers: Vec<Recipient<Delivery<T>>>,
+    slots: Arc<Semaphore>,
+    max_message_bytes: usize,
+    shutdown: Shutdown,
+}
+
+impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let slot = tokio::select! {
+                slot = self.slots.clone().acquire_owned() => slot,
+                _ = self.shutdown.wait() => break,
+            };
+            let Ok(slot) = slot else { break };
+
+            let received = tokio::select! {
+                received = self.consumer.recv() => received,
+                _ = self.shutdown.wait() => break,
+            };
+            let message = match received {
+                Ok(message) => {
+                    backoff = Duration::from_millis(100);
+                    message
+                }
+                Err(e) => {
+                    log::warn!("consuming {} failed, retrying in {backoff:?}: {e}", self.topic);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+
+            let partition = message.partition();
+            let offset = message.offset();
+            let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            let decoded = messages::decode::<T>(message.payload(), self.max_message_bytes);
+            drop(message);
+
+            if self.ingest.send(Dispatched { partition, offset }).await.is_err() {
+                break;
+            }
+            let ack = Ack { partition, offset, ingest: self.ingest.clone().recipient(), _slot: slot };
+
+            match decoded {
+                Ok(message) => {
+                    MessageConsumed { topic: &self.topic }.emit();
+                    let worker = &self.workers[worker_index(&key, self.workers.len())];
+                    if worker.send(Delivery { message, key, ack }).await.is_err() {
+                        log::error!("a worker for {} stopped; no longer consuming", self.topic);
+                        break;
+                    }
+                }
+                Err(error) => {
+                    MessageRejected { topic: &self.topic, partition, offset, error: &error }.emit();
+                    ack.done();
+                }
+            }
+        }
+        log::info!("stopped consuming {}", self.topic);
+    }
+}
+
+fn worker_index(key: &str, workers: usize) -> usize {
+    let mut hasher = DefaultHasher::new();
+    key.hash(&mut hasher);
+    (hasher.finish() % workers as u64) as usize
+}

@@ -1,0 +1,74 @@
+//! Open Ahrefs: a self-hosted crawler and link index.
+//!
+//! One binary, several roles: `admin` (frontier, DbWriter, HTTP API), `scraper` (fetches
+//! and extracts pages), and the tools around them.
+
+mod admin;
+mod client;
+mod config;
+mod db;
+mod dev_broker;
+mod extract;
+mod kafka;
+mod messages;
+mod metrics;
+mod scraper;
+mod shutdown;
+mod url;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "open-ahrefs", version, about = "Self-hosted crawler and link index")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the admin role: frontier, result writer and HTTP API.
+    Admin(config::AdminSettings),
+    /// Run the scraper role: fetch URLs from Kafka and publish the results.
+    Scraper(config::ScraperSettings),
+    /// Apply the database migrations and exit.
+    Migrate(config::DatabaseSettings),
+    /// Add a site through the admin API and follow its crawl to the end.
+    Crawl(client::CrawlArgs),
+    /// Run an in-memory Kafka-API broker for development and tests.
+    DevBroker(dev_broker::DevBrokerArgs),
+}
+
+#[actix_web::main]
+async fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+
+    // awc's rustls support leaves the choice of cryptography to the binary.
+    // NOTE: ring has no post-quantum key exchange, which is why rustls deprecates it;
+    // aws-lc-rs has one but needs cmake and a much longer build.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    if provider.install_default().is_err() {
+        log::debug!("a rustls crypto provider was already installed");
+    }
+
+    let outcome = match cli.command {
+        Command::Admin(settings) => admin::run(settings).await,
+        Command::Scraper(settings) => scraper::run(settings).await,
+        Command::Migrate(settings) => migrate(settings).await,
+        Command::Crawl(args) => client::crawl(args).await,
+        Command::DevBroker(args) => dev_broker::run(args).await,
+    };
+    if let Err(error) = outcome {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn migrate(settings: config::DatabaseSettings) -> anyhow::Result<()> {
+    let pool = db::connect(&settings).await?;
+    db::migrate(&pool).await?;
+    log::info!("migrations applied");
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! The messages that cross Kafka between the admin and the scraper roles.
+//!
+//! Both topics carry JSON objects with a `schema_version` field. A consumer rejects any
+//! other version instead of guessing, so a rolling upgrade that changes the schema must
+//! bump [`SCHEMA_VERSION`]. This module depends on nothing else in the crate.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The version of the message schema this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A URL the frontier hands to the scrapers (topic `topic_url`, keyed by host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrawlRequest {
+    pub schema_version: u32,
+    pub url_id: i64,
+    pub site_id: i64,
+    pub url: String,
+    /// Link distance from the site's seed URL.
+    pub depth: i32,
+    /// When the frontier leased the URL; echoed back so that a late duplicate result
+    /// of an older lease cannot overwrite a newer fetch.
+    pub leased_at: DateTime<Utc>,
+}
+
+/// The outcome of fetching one URL (topic `topic_res`, keyed by host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrawlResult {
+    pub schema_version: u32,
+    pub url_id: i64,
+    pub site_id: i64,
+    pub url: String,
+    pub depth: i32,
+    pub leased_at: DateTime<Utc>,
+    pub fetched_at: DateTime<Utc>,
+    pub response_time_ms: u32,
+    pub outcome: FetchOutcome,
+}
+
+/// Either an HTTP response or the reason none was received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FetchOutcome {
+    Response(PageResponse),
+    Failed(FetchFailure),
+}
+
+/// What an HTTP response told us about a page.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PageResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// Body size in bytes as received, after content decoding.
+    pub body_bytes: u64,
+    /// The absolute target of a 3xx `Location` header, when it resolves to http(s).
+    pub redirect_to: Option<String>,
+    pub facts: PageFacts,
+    pub links: Vec<Link>,
+    /// Links beyond the per-page maximum, counted but not listed.
+    pub links_dropped: u32,
+}
+
+/// The SEO facts found in a page's HTML head and body.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PageFacts {
+    pub title: Option<String>,
+    pub h1: Option<String>,
+    pub meta_description: Option<String>,
+    /// The canonical URL, resolved to an absolute URL.
+    pub canonical: Option<String>,
+    /// `noindex` from `<meta name="robots">` or `<meta name="googlebot">`.
+    pub noindex: bool,
+    /// Page-wide `nofollow` from the same meta tags.
+    pub nofollow: bool,
+}
+
+/// One `<a href>` element whose target resolves to an http(s) URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Link {
+    /// The `href` attribute exactly as written.
+    pub href: String,
+    /// The absolute target, normalized, without fragment.
+    pub url: String,
+    pub anchor_text: String,
+    /// `rel="nofollow"` on the element itself; page-wide nofollow is in [`PageFacts`].
+    pub nofollow: bool,
+    /// `rel="ugc"`: user-generated content.
+    pub ugc: bool,
+    /// `rel="sponsored"`: a paid link.
+    pub sponsored: bool,
+}
+
+/// Why no response was received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchFailure {
+    pub error_kind: FetchErrorKind,
+    pub message: String,
+}
+
+/// The cause of a failed fetch, stable for storage and metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FetchErrorKind {
+    Dns,
+    Connect,
+    Tls,
+    Timeout,
+    BodyTooLarge,
+    InvalidResponse,
+    InvalidUrl,
+}
+
+impl FetchErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchErrorKind::Dns => "dns",
+            FetchErrorKind::Connect => "connect",
+            FetchErrorKind::Tls => "tls",
+            FetchErrorKind::Timeout => "timeout",
+            FetchErrorKind::BodyTooLarge => "body_too_large",
+            FetchErrorKind::InvalidResponse => "invalid_response",
+            FetchErrorKind::InvalidUrl => "invalid_url",
+        }
+    }
+}
+
+/// Why a Kafka payload could not be turned into a message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("payload is empty")]
+    Empty,
+    #[error("payload is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("payload is not valid JSON for this message: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("schema_version {found} is not supported (this build reads {SCHEMA_VERSION})")]
+    UnsupportedVersion { found: u64 },
+    #[error("schema_version is missing")]
+    MissingVersion,
+}
+
+impl DecodeError {
+    /// A short stable label for metrics and dead-letter headers.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::TooLarge { .. } => "too_large",
+            DecodeError::Json(_) => "invalid_json",
+            DecodeError::UnsupportedVersion { .. } => "unsupported_version",
+            DecodeError::MissingVersion => "missing_version",
+        }
+    }
+}
+
+/// Decode a message, checking the size limit and the schema version before the fields,
+/// so that a message from a newer producer is reported as such and not as a missing field.
+pub fn decode<T: serde::de::DeserializeOwned>(
+    payload: Option<&[u8]>,
+    max_bytes: usize,
+) -> Result<T, DecodeError> {
+    let bytes = payload.filter(|b| !b.is_empty()).ok_or(DecodeError::Empty)?;
+    if bytes.len() > max_bytes {
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit: max_bytes });
+    }
+
+    #[derive(Deserialize)]
+    struct Versioned {
+        schema_version: Option<u64>,
+    }
+    let versioned: Versioned = serde_json::from_slice(bytes)?;
+    match versioned.schema_version {
+        None => return Err(DecodeError::MissingVersion),
+        Some(v) if v != u64::from(SCHEMA_VERSION) => {
+            return Err(DecodeError::UnsupportedVersion { found: v })
+        }
+        Some(_) => {}
+    }
+
+    Ok(serde_json::from_slice(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> CrawlRequest {
+        CrawlRequest {
+            schema_version: SCHEMA_VERSION,
+            url_id: 7,
+            site_id: 1,
+            url: "http://example.com/".into(),
+            depth: 0,
+            leased_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn request_round_trips() {
+        let original = request();
+        let bytes = serde_json::to_vec(&original).unwrap();
+        let decoded: CrawlRequest = decode(Some(&bytes), 1 << 20).unwrap();
+        assert_eq!(decoded, original);
+    }
+
+    #[test]
+    fn decode_rejects_other_version() {
+        let mut value = serde_json::to_value(request()).unwrap();
+        value["schema_version"] = 99.into();
+        let bytes = serde_json::to_vec(&value).unwrap();
+        let err = decode::<CrawlRequest>(Some(&bytes), 1 << 20).unwrap_err();
+        assert_eq!(err.code(), "unsupported_version");
+    }
+
+    #[test]
+    fn decode_rejects_missing_field() {
+        let err = decode::<CrawlRequest>(Some(br#"{"schema_version":1}"#), 1 << 20).unwrap_err();
+        assert_eq!(err.code(), "invalid_json");
+    }
+
+    #[test]
+    fn decode_rejects_oversized_and_empty() {
+        let bytes = serde_json::to_vec(&request()).unwrap();
+        let err = decode::<CrawlRequest>(Some(&bytes), 10).unwrap_err();
+        assert_eq!(err.code(), "too_large");
+        let err = decode::<CrawlRequest>(None, 10).unwrap_err();
+        assert_eq!(err.code(), "empty");
+    }
+
+    #[test]
+    fn decode_rejects_garbage() {
+        let err = decode::<CrawlRequest>(Some(b"\xff not json"), 1 << 20).unwrap_err();
+        assert_eq!(err.code(), "invalid_json");
+    }
+}

@@ -1,0 +1,112 @@
+//! The scraper role: KafkaIngest on `topic_url` → FetchWorker pool → ResultSink to `topic_res`.
+
+mod fetch;
+
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::config::ScraperSettings;
+use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
+use crate::messages::CrawlRequest;
+use crate::shutdown::{self, Shutdown};
+use fetch::{FetchLimits, FetchWorker};
+
+/// How long a stopping scraper waits for its fetches in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Run the scraper role until SIGTERM or SIGINT.
+pub async fn run(settings: ScraperSettings) -> anyhow::Result<()> {
+    crate::metrics::init();
+    let (trigger, shutdown) = shutdown::channel();
+
+    let metrics_server = metrics_server(&settings)?;
+    let metrics_handle = metrics_server.handle();
+    actix::spawn(metrics_server);
+
+    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
+    tokio::select! {
+        created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
+        signal = shutdown::termination_signal() => {
+            log::info!("{} received before the broker was reachable; stopping", signal?);
+            return Ok(());
+        }
+    }
+
+    let supervisor = Supervisor::start(&settings, shutdown)?;
+    let signal = shutdown::termination_signal().await.context("listening for termination signals")?;
+    log::info!("{signal} received; draining fetches in flight");
+    trigger.trigger();
+    supervisor.drain().await;
+    metrics_handle.stop(true).await;
+    log::info!("scraper stopped");
+    Ok(())
+}
+
+/// Starts the scraper's actors and stops them in order.
+struct Supervisor {
+    ingest: Addr<KafkaIngest<CrawlRequest>>,
+    sink: Addr<ResultSink>,
+    _arbiters: Vec<Arbiter>,
+}
+
+impl Supervisor {
+    fn start(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let sink = ResultSink::new(&settings.kafka, shutdown.clone())?.start();
+        let limits = FetchLimits::from_settings(settings);
+
+        let mut arbiters = Vec::new();
+        let mut workers = Vec::new();
+        for _ in 0..settings.worker_threads() {
+            let arbiter = Arbiter::new();
+            let (user_agent, limits, sink, topic) =
+                (settings.user_agent.clone(), limits.clone(), sink.clone(), settings.kafka.topic_res.clone());
+            let worker = FetchWorker::start_in_arbiter(&arbiter.handle(), move |_| {
+                FetchWorker::new(&user_agent, limits, sink, topic)
+            });
+            workers.push(worker.recipient());
+            arbiters.push(arbiter);
+        }
+        log::info!(
+            "scraper started: {} FetchWorker threads, up to {} fetches at once",
+            workers.len(),
+            settings.concurrency
+        );
+
+        let group = format!("{}-scraper", settings.kafka.group_prefix);
+        let ingest = KafkaIngest::<CrawlRequest>::new(
+            &settings.kafka,
+            &settings.kafka.topic_url,
+            &group,
+            workers,
+            settings.concurrency as usize,
+            shutdown,
+        )?
+        .start();
+        Ok(Self { ingest, sink, _arbiters: arbiters })
+    }
+
+    async fn drain(self) {
+        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+            log::warn!("KafkaIngest stopped before draining: {e}");
+        }
+        drop(self.sink);
+    }
+}
+
+fn metrics_server(settings: &ScraperSettings) -> anyhow::Result<actix_web::dev::Server> {
+    let prometheus = crate::metrics::http_middleware("open_ahrefs_scraper")?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(prometheus.clone())
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(settings.metrics_listen)
+    .with_context(|| format!("binding SCRAPER_METRICS_LISTEN={}", settings.metrics_listen))?
+    .run();
+    Ok(server)
+}
