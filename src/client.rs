@@ -1,6 +1,6 @@
 //! The command-line client: talks to a running admin API over HTTP.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -83,6 +83,8 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         status => bail!("adding {} failed with HTTP {status}: {}", args.url, String::from_utf8_lossy(&body)),
     };
 
+    // On a terminal the progress line is redrawn in place; in a log, each report is a line.
+    let line_end = if std::io::stdout().is_terminal() { "\r" } else { "\n" };
     let started = Instant::now();
     let mut last_fetched = 0;
     let mut last_report = Instant::now();
@@ -93,7 +95,7 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         last_fetched = progress.urls_fetched;
         last_report = Instant::now();
         print!(
-            "\r{:>8.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
+            "{line_end}{:>8.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
             started.elapsed().as_secs_f64(),
             progress.urls_fetched,
             progress.urls_discovered - progress.urls_fetched,

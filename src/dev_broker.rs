@@ -19,11 +19,24 @@ pub struct DevBrokerArgs {
     /// File to write the bootstrap servers to once the cluster listens.
     #[arg(long)]
     pub bootstrap_file: Option<PathBuf>,
+
+    /// Topics to create at start; others are created on first use with 4 partitions.
+    #[arg(long = "topic", default_values_t = ["topic_url".to_string(), "topic_res".to_string()])]
+    pub topics: Vec<String>,
+
+    /// Partitions of each topic created at start.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
 }
 
 /// Run the mock cluster until SIGTERM or SIGINT.
-pub async fn run(args: DevBrokerArgs) -> anyhow::Result<()> {
+pub async fn run(args: DevBrokerArgs, mut signals: crate::shutdown::TerminationSignals) -> anyhow::Result<()> {
     let cluster = MockCluster::new(args.brokers).context("starting librdkafka's mock cluster")?;
+    for topic in &args.topics {
+        cluster
+            .create_topic(topic, args.partitions, args.brokers.min(3))
+            .with_context(|| format!("creating topic {topic} in the mock cluster"))?;
+    }
     let bootstrap = cluster.bootstrap_servers();
     if let Some(path) = &args.bootstrap_file {
         std::fs::write(path, &bootstrap).with_context(|| format!("writing {}", path.display()))?;
@@ -31,7 +44,7 @@ pub async fn run(args: DevBrokerArgs) -> anyhow::Result<()> {
     println!("{bootstrap}");
     log::info!("in-memory development broker listening at {bootstrap}");
 
-    let signal = crate::shutdown::termination_signal().await.context("listening for termination signals")?;
+    let signal = signals.recv().await;
     log::info!("{signal} received; stopping the development broker, its messages are gone");
     drop(cluster);
     Ok(())

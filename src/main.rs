@@ -53,12 +53,15 @@ async fn main() {
         log::debug!("a rustls crypto provider was already installed");
     }
 
-    let outcome = match cli.command {
-        Command::Admin(settings) => admin::run(settings).await,
-        Command::Scraper(settings) => scraper::run(settings).await,
-        Command::Migrate(settings) => migrate(settings).await,
-        Command::Crawl(args) => client::crawl(args).await,
-        Command::DevBroker(args) => dev_broker::run(args).await,
+    let outcome = match shutdown::TerminationSignals::install() {
+        Err(error) => Err(anyhow::Error::new(error).context("installing the SIGTERM and SIGINT handlers")),
+        Ok(signals) => match cli.command {
+            Command::Admin(settings) => admin::run(settings, signals).await,
+            Command::Scraper(settings) => scraper::run(settings, signals).await,
+            Command::Migrate(settings) => migrate(settings).await,
+            Command::Crawl(args) => client::crawl(args).await,
+            Command::DevBroker(args) => dev_broker::run(args, signals).await,
+        },
     };
     if let Err(error) = outcome {
         eprintln!("error: {error:#}");

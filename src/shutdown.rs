@@ -8,7 +8,7 @@ pub struct Shutdown {
     receiver: watch::Receiver<bool>,
 }
 
-/// Starts the shutdown that every [`Shutdown`] listener sees.
+/// Starts the shutdown that every [`Shutdown`] listener waits for.
 pub struct ShutdownTrigger {
     sender: watch::Sender<bool>,
 }
@@ -32,15 +32,24 @@ impl Shutdown {
     }
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn termination_signal() -> std::io::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
+/// The process's SIGINT and SIGTERM handlers, installed once at start so that a signal
+/// that arrives during start-up is not lost to the default action, which kills at once.
+pub struct TerminationSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let name = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    };
-    Ok(name)
+impl TerminationSignals {
+    pub fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self { terminate: signal(SignalKind::terminate())?, interrupt: signal(SignalKind::interrupt())? })
+    }
+
+    /// Resolve on the next SIGINT or SIGTERM with the signal's name.
+    pub async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }

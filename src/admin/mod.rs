@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use crate::config::AdminSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlResult;
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{self, Shutdown, TerminationSignals};
 use db_writer::DbWriter;
 use frontier::{Frontier, FrontierSettings, StopFrontier};
 
@@ -22,7 +22,7 @@ use frontier::{Frontier, FrontierSettings, StopFrontier};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Run the admin role until SIGTERM or SIGINT.
-pub async fn run(settings: AdminSettings) -> anyhow::Result<()> {
+pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> anyhow::Result<()> {
     crate::metrics::init();
     let pool = crate::db::connect(&settings.database).await?;
     crate::db::migrate(&pool).await?;
@@ -36,15 +36,15 @@ pub async fn run(settings: AdminSettings) -> anyhow::Result<()> {
     let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
-        signal = shutdown::termination_signal() => {
-            log::info!("{} received before the broker was reachable; stopping", signal?);
+        signal = signals.recv() => {
+            log::info!("{signal} received before the broker was reachable; stopping");
             server_handle.stop(true).await;
             return Ok(());
         }
     }
 
     let supervisor = Supervisor::start(&settings, pool, shutdown)?;
-    let signal = shutdown::termination_signal().await.context("listening for termination signals")?;
+    let signal = signals.recv().await;
     log::info!("{signal} received; writing results in flight");
     trigger.trigger();
     supervisor.drain().await;

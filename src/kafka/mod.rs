@@ -20,7 +20,7 @@ pub use sink::{Publish, PublishError, ResultSink};
 
 use crate::config::KafkaSettings;
 
-/// The base client configuration for every consumer and producer.
+/// Build the client configuration shared by every consumer and producer.
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -34,7 +34,7 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
 /// Create the topics this process needs, as a production broker may forbid auto-creation.
 ///
 /// An unreachable broker is retried with exponential backoff, forever, so that a process
-/// started before its broker waits for it instead of crash-looping. A broker that answers
+/// started before its broker waits for it instead of crash-looping. A broker that serves
 /// metadata requests but not CreateTopics (librdkafka's mock cluster) gets the topics
 /// through its automatic creation instead.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow::Result<()> {
@@ -42,7 +42,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow:
         .create()
         .with_context(|| format!("invalid Kafka client settings (KAFKA_BROKERS={})", settings.kafka_brokers))?;
 
-    let existing = wait_for_metadata(&admin, settings).await;
+    let existing = wait_for_metadata(settings).await?;
     let missing: Vec<&str> = topics.iter().copied().filter(|t| !existing.iter().any(|e| e == t)).collect();
     if missing.is_empty() {
         return Ok(());
@@ -79,14 +79,26 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow:
     }
 }
 
-/// Wait until the broker answers a metadata request; returns the names of its topics.
-async fn wait_for_metadata(admin: &AdminClient<DefaultClientContext>, settings: &KafkaSettings) -> Vec<String> {
+/// Wait until the broker serves a metadata request; returns the names of its topics.
+async fn wait_for_metadata(settings: &KafkaSettings) -> anyhow::Result<Vec<String>> {
+    let client: BaseProducer = client_config(settings).create().context("creating a Kafka metadata client")?;
+    let client = std::sync::Arc::new(client);
     let mut backoff = Duration::from_millis(200);
     let mut attempt: u64 = 0;
     loop {
         attempt += 1;
-        match admin.inner().fetch_metadata(None, Duration::from_secs(5)) {
-            Ok(metadata) => return metadata.topics().iter().map(|t| t.name().to_string()).collect(),
+        // fetch_metadata blocks its thread, so it runs off the actor runtime's only thread.
+        let fetcher = client.clone();
+        let fetched = tokio::task::spawn_blocking(move || {
+            fetcher
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .map(|metadata| metadata.topics().iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
+        })
+        .await
+        .context("the metadata request thread failed")?;
+        match fetched {
+            Ok(topics) => return Ok(topics),
             Err(e) => log::warn!(
                 "Kafka broker at {} is not reachable (attempt {attempt}), retrying in {backoff:?}: {e}",
                 settings.kafka_brokers

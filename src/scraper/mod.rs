@@ -11,14 +11,14 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::config::ScraperSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlRequest;
-use crate::shutdown::{self, Shutdown};
+use crate::shutdown::{self, Shutdown, TerminationSignals};
 use fetch::{FetchLimits, FetchWorker};
 
 /// How long a stopping scraper waits for its fetches in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Run the scraper role until SIGTERM or SIGINT.
-pub async fn run(settings: ScraperSettings) -> anyhow::Result<()> {
+pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> anyhow::Result<()> {
     crate::metrics::init();
     let (trigger, shutdown) = shutdown::channel();
 
@@ -29,14 +29,14 @@ pub async fn run(settings: ScraperSettings) -> anyhow::Result<()> {
     let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
-        signal = shutdown::termination_signal() => {
-            log::info!("{} received before the broker was reachable; stopping", signal?);
+        signal = signals.recv() => {
+            log::info!("{signal} received before the broker was reachable; stopping");
             return Ok(());
         }
     }
 
     let supervisor = Supervisor::start(&settings, shutdown)?;
-    let signal = shutdown::termination_signal().await.context("listening for termination signals")?;
+    let signal = signals.recv().await;
     log::info!("{signal} received; draining fetches in flight");
     trigger.trigger();
     supervisor.drain().await;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run the whole test suite, starting what it needs: a private PostgreSQL (unless
+# DATABASE_URL is set), the in-memory development broker, then tansu for a second run of
+# the end-to-end tests on a broker that is not librdkafka's own (unless KAFKA_BROKERS is
+# set, in which case only that broker is used).
+#
+# Extra arguments go to `cargo test`, e.g. scripts/test.sh --test pipeline.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+command -v python3 >/dev/null || die "python3 is needed for the independent counts of the tests"
+
+cleanup() {
+    stop_process broker
+    stop_postgres
+}
+trap cleanup EXIT
+
+export OPEN_AHREFS_PG_DURABLE=0
+user_brokers=${KAFKA_BROKERS:-}
+ensure_postgres open_ahrefs_test
+
+log "building"
+cargo build --tests --quiet
+cargo build --quiet
+
+ensure_broker "$ROOT/target/debug/open-ahrefs"
+log "running the test suite against ${OPEN_AHREFS_BROKER:-mock} ($KAFKA_BROKERS)"
+cargo test "$@" -- --test-threads 2
+
+if [ -z "$user_brokers" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then
+    stop_process broker
+    unset KAFKA_BROKERS
+    OPEN_AHREFS_BROKER=tansu ensure_broker "$ROOT/target/debug/open-ahrefs"
+    log "running the end-to-end tests against tansu ($KAFKA_BROKERS)"
+    cargo test --test pipeline -- --test-threads 2
+fi

@@ -1,0 +1,393 @@
+//! Shared test harness: fixture web servers, fresh databases, and a cluster of real
+//! `open-ahrefs` processes (one admin, N scrapers) joined by the test broker.
+//!
+//! The tests need DATABASE_URL (a role allowed to create databases) and KAFKA_BROKERS;
+//! `scripts/test.sh` starts both and sets them.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
+}
+
+/// A name unique to this test process and call, usable as a database or topic name.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Run SQL through psql and return its unaligned output.
+pub fn psql(database_url: &str, sql: &str) -> String {
+    let output = Command::new("psql").args([database_url, "-v", "ON_ERROR_STOP=1", "-tAc", sql]).output().unwrap();
+    assert!(output.status.success(), "psql failed on {sql}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+pub fn psql_count(database_url: &str, sql: &str) -> i64 {
+    psql(database_url, sql).parse().unwrap_or_else(|_| panic!("not a count: {sql}"))
+}
+
+/// Create an empty database and return its URL.
+pub fn fresh_database(name: &str) -> String {
+    let admin_url = required_env("DATABASE_URL");
+    psql(&admin_url, &format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&admin_url, &format!("CREATE DATABASE {name}"));
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// The folder of the Rust book that rustup installs.
+pub fn rust_book_dir() -> PathBuf {
+    let output = Command::new("rustc").args(["--print", "sysroot"]).output().unwrap();
+    let sysroot = String::from_utf8(output.stdout).unwrap();
+    let dir = Path::new(sysroot.trim()).join("share/doc/rust/html/book");
+    assert!(dir.is_dir(), "the Rust book is not installed at {}", dir.display());
+    dir
+}
+
+/// A canned HTTP response of a fixture server.
+#[derive(Clone, Debug)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    pub fn html(body: &str) -> Self {
+        Self { status: 200, headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())], body: body.into() }
+    }
+
+    pub fn redirect(status: u16, location: &str) -> Self {
+        Self { status, headers: vec![("Location".into(), location.into())], body: Vec::new() }
+    }
+}
+
+/// A web server on 127.0.0.1 that serves canned routes first, then files of a folder.
+///
+/// A file is answered 200 (`index.html` for a path ending in `/`), anything else 404. Every
+/// request is recorded with its arrival time.
+pub struct FixtureServer {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<(Instant, String)>>>,
+}
+
+impl FixtureServer {
+    pub fn start(root: Option<PathBuf>, routes: HashMap<String, Canned>, delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let routes = Arc::new(routes);
+        let recorded = requests.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (root, routes, recorded) = (root.clone(), routes.clone(), recorded.clone());
+                thread::spawn(move || serve_connection(stream, root.as_deref(), &routes, &recorded, delay));
+            }
+        });
+        Self { port, requests }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+fn serve_connection(
+    stream: TcpStream,
+    root: Option<&Path>,
+    routes: &HashMap<String, Canned>,
+    recorded: &Mutex<Vec<(Instant, String)>>,
+    delay: Duration,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut keep_alive = true;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            if header.to_ascii_lowercase().starts_with("connection: close") {
+                keep_alive = false;
+            }
+            if header == "\r\n" || header == "\n" {
+                break;
+            }
+        }
+        let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        recorded.lock().unwrap().push((Instant::now(), target.clone()));
+        thread::sleep(delay);
+
+        let response = routes.get(&target).cloned().unwrap_or_else(|| serve_file(root, &target));
+        let mut head = format!("HTTP/1.1 {} Fixture\r\nContent-Length: {}\r\n", response.status, response.body.len());
+        for (name, value) in &response.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(&response.body)).is_err() || !keep_alive {
+            return;
+        }
+    }
+}
+
+fn serve_file(root: Option<&Path>, target: &str) -> Canned {
+    let not_found = Canned { status: 404, headers: vec![("Content-Type".into(), "text/html".into())], body: b"<h1>Not found</h1>".to_vec() };
+    let Some(root) = root else { return not_found };
+    let path = target.split(['?', '#']).next().unwrap_or("/");
+    let decoded = percent_decode(path);
+    let mut relative = decoded.trim_start_matches('/').to_string();
+    if relative.is_empty() || relative.ends_with('/') {
+        relative.push_str("index.html");
+    }
+    if relative.split('/').any(|segment| segment == "..") {
+        return not_found;
+    }
+    let file = root.join(relative);
+    let Ok(mut handle) = std::fs::File::open(&file) else { return not_found };
+    if !file.is_file() {
+        return not_found;
+    }
+    let mut body = Vec::new();
+    handle.read_to_end(&mut body).unwrap();
+    let content_type = match file.extension().and_then(|e| e.to_str()) {
+        Some("html" | "htm") => "text/html; charset=utf-8",
+        Some("css") => "text/css",
+        Some("js") => "application/javascript",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    Canned { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body }
+}
+
+fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        if let Some(value) = hex.filter(|_| bytes[i] == b'%').and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            out.push(value);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One admin and N scrapers as separate OS processes, with their own database and topics.
+pub struct Cluster {
+    pub name: String,
+    pub database_url: String,
+    pub api: String,
+    pub topic_url: String,
+    pub topic_res: String,
+    pub scraper_metrics: Vec<String>,
+    admin: Option<Child>,
+    scrapers: Vec<Option<Child>>,
+    env: Vec<(String, String)>,
+    log_dir: PathBuf,
+}
+
+impl Cluster {
+    pub fn start(name: &str, scrapers: usize, extra_env: &[(&str, &str)]) -> Self {
+        let name = unique(name);
+        let database_url = fresh_database(&name);
+        let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("logs").join(&name);
+        std::fs::create_dir_all(&log_dir).unwrap();
+
+        let admin_port = free_port();
+        let mut env: Vec<(String, String)> = vec![
+            ("DATABASE_URL".into(), database_url.clone()),
+            ("KAFKA_BROKERS".into(), required_env("KAFKA_BROKERS")),
+            ("TOPIC_URL".into(), format!("{name}_url")),
+            ("TOPIC_RES".into(), format!("{name}_res")),
+            ("KAFKA_GROUP_PREFIX".into(), name.clone()),
+            ("KAFKA_TOPIC_PARTITIONS".into(), "4".into()),
+            ("RUST_LOG".into(), "info,open_ahrefs=debug".into()),
+        ];
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+
+        let mut cluster = Self {
+            name: name.clone(),
+            database_url,
+            api: format!("http://127.0.0.1:{admin_port}"),
+            topic_url: format!("{name}_url"),
+            topic_res: format!("{name}_res"),
+            scraper_metrics: Vec::new(),
+            admin: None,
+            scrapers: Vec::new(),
+            env,
+            log_dir,
+        };
+        cluster.admin = Some(cluster.spawn("admin", &[("ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))]));
+        cluster.wait_healthy(&format!("{}/healthz", cluster.api));
+        for i in 0..scrapers {
+            let port = free_port();
+            let child = cluster.spawn(&format!("scraper-{i}"), &[("SCRAPER_METRICS_LISTEN", format!("127.0.0.1:{port}"))]);
+            cluster.scrapers.push(Some(child));
+            cluster.scraper_metrics.push(format!("http://127.0.0.1:{port}/metrics"));
+        }
+        cluster
+    }
+
+    fn spawn(&self, role: &str, extra: &[(&str, String)]) -> Child {
+        let log = std::fs::File::create(self.log_dir.join(format!("{role}.log"))).unwrap();
+        let subcommand = if role == "admin" { "admin" } else { "scraper" };
+        Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
+            .arg(subcommand)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    fn wait_healthy(&self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if ureq::get(url).call().is_ok() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{url} did not answer within 60 s; see {}", self.log_dir.display());
+    }
+
+    pub fn log(&self, role: &str) -> String {
+        std::fs::read_to_string(self.log_dir.join(format!("{role}.log"))).unwrap_or_default()
+    }
+
+    /// POST a site and return its id.
+    pub fn add_site(&self, url: &str) -> i64 {
+        let response = ureq::post(&format!("{}/api/v1/sites", self.api))
+            .send_json(serde_json::json!({ "url": url }))
+            .unwrap_or_else(|e| panic!("adding {url} failed: {e}"));
+        assert_eq!(response.status(), 201);
+        response.into_json::<Value>().unwrap()["id"].as_i64().unwrap()
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        match ureq::get(&format!("{}{path}", self.api)).call() {
+            Ok(response) => (response.status(), response.into_json().unwrap()),
+            Err(ureq::Error::Status(status, response)) => (status, response.into_json().unwrap_or(Value::Null)),
+            Err(e) => panic!("GET {path} failed: {e}"),
+        }
+    }
+
+    pub fn site(&self, id: i64) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/sites/{id}"));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Poll a site until it is done, calling `on_progress` on every look.
+    pub fn wait_done_with(&self, id: i64, timeout: Duration, mut on_progress: impl FnMut(&Value)) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let site = self.site(id);
+            on_progress(&site);
+            if site["state"] == "done" {
+                return site;
+            }
+            assert!(Instant::now() < deadline, "site {id} not done after {timeout:?}: {site}; logs in {}", self.log_dir.display());
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    pub fn wait_done(&self, id: i64, timeout: Duration) -> Value {
+        self.wait_done_with(id, timeout, |_| {})
+    }
+
+    pub fn sql_count(&self, sql: &str) -> i64 {
+        psql_count(&self.database_url, sql)
+    }
+
+    /// Kill a scraper with SIGKILL, as a crash would.
+    pub fn kill_scraper(&mut self, index: usize) {
+        if let Some(mut child) = self.scrapers[index].take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Assert that no row of pages, URLs or links exists twice.
+    pub fn assert_no_duplicates(&self) {
+        let duplicate_urls = self.sql_count("SELECT count(*) - count(DISTINCT url) FROM urls");
+        assert_eq!(duplicate_urls, 0, "duplicate URL rows");
+        let duplicate_pages = self.sql_count("SELECT count(*) - count(DISTINCT url_id) FROM pages");
+        assert_eq!(duplicate_pages, 0, "duplicate page rows");
+        let duplicate_links = self.sql_count(
+            "SELECT count(*) FROM (SELECT 1 FROM links GROUP BY source_url_id, target_url_id, anchor_text, occurrence HAVING count(*) > 1) d",
+        );
+        assert_eq!(duplicate_links, 0, "duplicate link rows");
+    }
+
+    /// Stop every process with SIGTERM, as an orchestrator would, and wait for it.
+    pub fn stop(&mut self) {
+        let children = self.scrapers.iter_mut().chain(std::iter::once(&mut self.admin));
+        for child in children.flatten() {
+            terminate(child);
+        }
+        self.scrapers.clear();
+        self.admin = None;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SIGTERM a child and wait for it, killing it after 30 s.
+pub fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// The independent count of `tests/independent_count.py` for a folder served at `seed`.
+pub fn independent_count(root: &Path, seed: &str) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/independent_count.py");
+    let output = Command::new("python3").arg(script).arg(root).arg(seed).output().unwrap();
+    assert!(output.status.success(), "independent count failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
