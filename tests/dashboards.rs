@@ -23,7 +23,8 @@ const METRICS_DEADLINE: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct MetricUse {
     dashboard: String,
-    panel: String,
+    /// The panel or variable whose query names the metric, such as `panel "Fetch latency"`.
+    location: String,
     metric: String,
 }
 
@@ -58,7 +59,7 @@ fn is_loki(datasource: Option<&Value>) -> bool {
     datasource["type"] == "loki" || datasource["uid"] == "loki"
 }
 
-/// Collects the PromQL queries of a dashboard as (panel title, expression) pairs, from the
+/// Collects the PromQL queries of a dashboard as (location, expression) pairs, from the
 /// panel targets (rows' nested panels included) and the template variables. Loki queries
 /// are left out.
 fn prometheus_queries(dashboard: &Value) -> Vec<(String, String)> {
@@ -68,14 +69,14 @@ fn prometheus_queries(dashboard: &Value) -> Vec<(String, String)> {
         if let Some(nested) = panel["panels"].as_array() {
             panels.extend(nested);
         }
-        let title = panel["title"].as_str().unwrap_or("(untitled)").to_string();
+        let location = format!("panel \"{}\"", panel["title"].as_str().unwrap_or("(untitled)"));
         for target in panel["targets"].as_array().into_iter().flatten() {
             let datasource = target.get("datasource").or(panel.get("datasource"));
             if is_loki(datasource) {
                 continue;
             }
             if let Some(expr) = target["expr"].as_str() {
-                queries.push((title.clone(), expr.to_string()));
+                queries.push((location.clone(), expr.to_string()));
             }
         }
     }
@@ -316,13 +317,14 @@ impl Exposition {
     }
 }
 
-/// Collects every metric that the dashboards name, with the dashboard and panel naming it.
+/// Collects every metric that the dashboards name, with the dashboard and the panel or
+/// variable naming it.
 fn dashboard_metric_uses() -> Vec<MetricUse> {
     let mut uses = BTreeSet::new();
     for (file, dashboard) in load_dashboards() {
-        for (panel, expr) in prometheus_queries(&dashboard) {
+        for (location, expr) in prometheus_queries(&dashboard) {
             for metric in metric_names(&expr) {
-                uses.insert(MetricUse { dashboard: file.clone(), panel: panel.clone(), metric });
+                uses.insert(MetricUse { dashboard: file.clone(), location: location.clone(), metric });
             }
         }
     }
@@ -403,7 +405,7 @@ fn dashboard_metrics_exist_in_cluster() {
     };
 
     let report: Vec<String> =
-        missing.iter().map(|u| format!("  {}: panel \"{}\": {}", u.dashboard, u.panel, u.metric)).collect();
+        missing.iter().map(|u| format!("  {}: {}: {}", u.dashboard, u.location, u.metric)).collect();
     let distinct: BTreeSet<&str> = missing.iter().map(|u| u.metric.as_str()).collect();
     assert!(
         missing.is_empty(),
