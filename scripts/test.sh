@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
+"$ROOT/scripts/check-deploy.sh"
 
 command -v python3 >/dev/null || die "python3 is needed for the independent counts of the tests"
 
