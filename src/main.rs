@@ -10,6 +10,7 @@ mod db;
 mod dev_broker;
 mod extract;
 mod kafka;
+mod logging;
 mod messages;
 mod metrics;
 mod scraper;
@@ -19,8 +20,16 @@ mod url;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "open-ahrefs", version, about = "Self-hosted crawler and link index")]
+#[command(
+    name = "open-ahrefs",
+    version,
+    about = "Self-hosted crawler and link index"
+)]
 struct Cli {
+    /// Log line format: text for terminals, json for Loki and other log collectors.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -41,8 +50,15 @@ enum Command {
 
 #[actix_web::main]
 async fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    let role = match cli.command {
+        Command::Admin(_) => "admin",
+        Command::Scraper(_) => "scraper",
+        Command::Migrate(_) => "migrate",
+        Command::Crawl(_) => "crawl",
+        Command::DevBroker(_) => "dev-broker",
+    };
+    logging::init(cli.log_format, role);
 
     // awc's rustls support leaves the choice of cryptography to the binary.
     // NOTE: ring has no post-quantum key exchange, which is why rustls deprecates it;
@@ -54,7 +70,9 @@ async fn main() {
     }
 
     let outcome = match shutdown::TerminationSignals::install() {
-        Err(error) => Err(anyhow::Error::new(error).context("installing the SIGTERM and SIGINT handlers")),
+        Err(error) => {
+            Err(anyhow::Error::new(error).context("installing the SIGTERM and SIGINT handlers"))
+        }
         Ok(signals) => match cli.command {
             Command::Admin(settings) => admin::run(settings, signals).await,
             Command::Scraper(settings) => scraper::run(settings, signals).await,

@@ -112,6 +112,16 @@ pub enum FetchErrorKind {
 }
 
 impl FetchErrorKind {
+    pub const ALL: [FetchErrorKind; 7] = [
+        FetchErrorKind::Dns,
+        FetchErrorKind::Connect,
+        FetchErrorKind::Tls,
+        FetchErrorKind::Timeout,
+        FetchErrorKind::BodyTooLarge,
+        FetchErrorKind::InvalidResponse,
+        FetchErrorKind::InvalidUrl,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FetchErrorKind::Dns => "dns",
@@ -141,6 +151,15 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// Every value of [`DecodeError::code`].
+    pub const CODES: [&'static str; 5] = [
+        "empty",
+        "too_large",
+        "invalid_json",
+        "unsupported_version",
+        "missing_version",
+    ];
+
     /// A short stable label for metrics and dead-letter headers.
     pub fn code(&self) -> &'static str {
         match self {
@@ -159,9 +178,14 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     payload: Option<&[u8]>,
     max_bytes: usize,
 ) -> Result<T, DecodeError> {
-    let bytes = payload.filter(|b| !b.is_empty()).ok_or(DecodeError::Empty)?;
+    let bytes = payload
+        .filter(|b| !b.is_empty())
+        .ok_or(DecodeError::Empty)?;
     if bytes.len() > max_bytes {
-        return Err(DecodeError::TooLarge { size: bytes.len(), limit: max_bytes });
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: max_bytes,
+        });
     }
 
     #[derive(Deserialize)]

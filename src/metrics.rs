@@ -5,7 +5,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::messages::{DecodeError, FetchErrorKind};
@@ -29,15 +30,24 @@ fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
-    let counter = IntCounter::new(name, help).unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+    let counter =
+        IntCounter::new(name, help).unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
     register(counter)
 }
 
 static KAFKA_CONSUMED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec("open_ahrefs_kafka_messages_consumed_total", "Kafka messages consumed.", &["topic"])
+    counter_vec(
+        "open_ahrefs_kafka_messages_consumed_total",
+        "Kafka messages consumed.",
+        &["topic"],
+    )
 });
 static KAFKA_PRODUCED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec("open_ahrefs_kafka_messages_produced_total", "Kafka messages acknowledged by the broker.", &["topic"])
+    counter_vec(
+        "open_ahrefs_kafka_messages_produced_total",
+        "Kafka messages acknowledged by the broker.",
+        &["topic"],
+    )
 });
 static KAFKA_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -47,7 +57,11 @@ static KAFKA_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec("open_ahrefs_errors_total", "Errors by pipeline stage and cause.", &["stage", "error_code"])
+    counter_vec(
+        "open_ahrefs_errors_total",
+        "Errors by pipeline stage and cause.",
+        &["stage", "error_code"],
+    )
 });
 static PAGES_FETCHED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -57,14 +71,22 @@ static PAGES_FETCHED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 static FETCH_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let opts = HistogramOpts::new("open_ahrefs_fetch_duration_seconds", "Time to fetch a URL, body included.")
-        .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+    let opts = HistogramOpts::new(
+        "open_ahrefs_fetch_duration_seconds",
+        "Time to fetch a URL, body included.",
+    )
+    .buckets(vec![
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ]);
     let histogram = HistogramVec::new(opts, &["status_class"])
         .unwrap_or_else(|e| panic!("invalid fetch histogram: {e}"));
     register(histogram)
 });
 static FETCHED_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter("open_ahrefs_fetched_bytes_total", "Response body bytes received, after content decoding.")
+    counter(
+        "open_ahrefs_fetched_bytes_total",
+        "Response body bytes received, after content decoding.",
+    )
 });
 static FETCHES_IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     let gauge = IntGauge::new("open_ahrefs_fetches_in_flight", "Fetches in progress.")
@@ -72,44 +94,291 @@ static FETCHES_IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     register(gauge)
 });
 static ROWS_WRITTEN: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec("open_ahrefs_db_rows_written_total", "Rows inserted or updated by the DbWriter.", &["table"])
+    counter_vec(
+        "open_ahrefs_db_rows_written_total",
+        "Rows inserted or updated by the DbWriter.",
+        &["table"],
+    )
 });
 static BATCH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    let opts = HistogramOpts::new("open_ahrefs_db_batch_duration_seconds", "Time to write one batch of results.")
-        .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+    let opts = HistogramOpts::new(
+        "open_ahrefs_db_batch_duration_seconds",
+        "Time to write one batch of results.",
+    )
+    .buckets(vec![
+        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]);
     register(Histogram::with_opts(opts).unwrap_or_else(|e| panic!("invalid batch histogram: {e}")))
 });
 static BATCH_RESULTS: LazyLock<Histogram> = LazyLock::new(|| {
-    let opts = HistogramOpts::new("open_ahrefs_db_batch_results", "Fetch results written per batch.")
-        .buckets(vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0]);
-    register(Histogram::with_opts(opts).unwrap_or_else(|e| panic!("invalid batch-size histogram: {e}")))
+    let opts = HistogramOpts::new(
+        "open_ahrefs_db_batch_results",
+        "Fetch results written per batch.",
+    )
+    .buckets(vec![
+        1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
+    ]);
+    register(
+        Histogram::with_opts(opts).unwrap_or_else(|e| panic!("invalid batch-size histogram: {e}")),
+    )
 });
 static FRONTIER_DISPATCHED: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter("open_ahrefs_frontier_dispatched_total", "URLs leased by the frontier and sent to the scrapers.")
+    counter(
+        "open_ahrefs_frontier_dispatched_total",
+        "URLs leased by the frontier and sent to the scrapers.",
+    )
 });
 static FRONTIER_LEASES_EXPIRED: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter("open_ahrefs_frontier_leases_expired_total", "URLs handed out again because no result came back in time.")
+    counter(
+        "open_ahrefs_frontier_leases_expired_total",
+        "URLs handed out again because no result came back in time.",
+    )
 });
 static SITES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec("open_ahrefs_site_events_total", "Site milestones.", &["event"])
+    counter_vec(
+        "open_ahrefs_site_events_total",
+        "Site milestones.",
+        &["event"],
+    )
+});
+static KAFKA_CLIENT_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "open_ahrefs_kafka_client_messages_total",
+        "Messages sent (tx) or received (rx) by a Kafka client, from librdkafka statistics.",
+        &["client", "direction"],
+    )
+});
+static KAFKA_CLIENT_BYTES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "open_ahrefs_kafka_client_bytes_total",
+        "Message bytes sent (tx) or received (rx) by a Kafka client, from librdkafka statistics.",
+        &["client", "direction"],
+    )
+});
+static KAFKA_CONSUMER_LAG: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "open_ahrefs_kafka_consumer_lag",
+        "Messages between a partition's end and this consumer's position, from librdkafka statistics.",
+    );
+    let gauge = IntGaugeVec::new(opts, &["client", "topic", "partition"])
+        .unwrap_or_else(|e| panic!("invalid consumer lag gauge: {e}"));
+    register(gauge)
+});
+static ACTOR_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "open_ahrefs_actor_messages_total",
+        "Messages taken in and handed on by each actor.",
+        &["actor", "direction"],
+    )
+});
+static ACTOR_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "open_ahrefs_actor_processing_seconds",
+        "Time an actor spends on one unit of work: a message, a fetch, a batch or a frontier tick.",
+    )
+    .buckets(vec![
+        0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ]);
+    let histogram = HistogramVec::new(opts, &["actor"])
+        .unwrap_or_else(|e| panic!("invalid actor histogram: {e}"));
+    register(histogram)
+});
+static INGEST_IN_FLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "open_ahrefs_ingest_in_flight",
+        "Consumed messages whose effect is not yet durable.",
+    );
+    let gauge = IntGaugeVec::new(opts, &["topic"])
+        .unwrap_or_else(|e| panic!("invalid in-flight gauge: {e}"));
+    register(gauge)
+});
+static FRONTIER_URLS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    let opts = Opts::new(
+        "open_ahrefs_frontier_urls",
+        "URLs of each site by frontier state.",
+    );
+    let gauge = IntGaugeVec::new(opts, &["site", "state"])
+        .unwrap_or_else(|e| panic!("invalid frontier gauge: {e}"));
+    register(gauge)
 });
 
-/// Touch every metric so that `/metrics` lists it from the start, before its first event.
+/// The actors whose work is measured.
+#[derive(Debug, Clone, Copy)]
+pub enum ActorName {
+    KafkaIngest,
+    FetchWorker,
+    ResultSink,
+    DbWriter,
+    Frontier,
+}
+
+impl ActorName {
+    const ALL: [ActorName; 5] = [
+        ActorName::KafkaIngest,
+        ActorName::FetchWorker,
+        ActorName::ResultSink,
+        ActorName::DbWriter,
+        ActorName::Frontier,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ActorName::KafkaIngest => "KafkaIngest",
+            ActorName::FetchWorker => "FetchWorker",
+            ActorName::ResultSink => "ResultSink",
+            ActorName::DbWriter => "DbWriter",
+            ActorName::Frontier => "Frontier",
+        }
+    }
+}
+
+/// Create every metric with the label values known in advance, so that `/metrics` lists
+/// them from the start instead of after their first event.
 pub fn init() {
-    LazyLock::force(&KAFKA_CONSUMED);
-    LazyLock::force(&KAFKA_PRODUCED);
-    LazyLock::force(&KAFKA_REJECTED);
-    LazyLock::force(&ERRORS);
-    LazyLock::force(&PAGES_FETCHED);
-    LazyLock::force(&FETCH_SECONDS);
+    for class in ["1xx", "2xx", "3xx", "4xx", "5xx", "other", "error"] {
+        PAGES_FETCHED.with_label_values(&[class]);
+        FETCH_SECONDS.with_label_values(&[class]);
+    }
+    for kind in FetchErrorKind::ALL {
+        ERRORS.with_label_values(&["fetch", kind.as_str()]);
+    }
+    for (stage, code) in [
+        ("produce", "kafka"),
+        ("db_write", "database"),
+        ("frontier", "database"),
+    ] {
+        ERRORS.with_label_values(&[stage, code]);
+    }
+    for table in ["pages", "urls", "links"] {
+        ROWS_WRITTEN.with_label_values(&[table]);
+    }
+    for event in ["added", "done"] {
+        SITES.with_label_values(&[event]);
+    }
+    for actor in ActorName::ALL {
+        ACTOR_MESSAGES.with_label_values(&[actor.name(), "in"]);
+        ACTOR_MESSAGES.with_label_values(&[actor.name(), "out"]);
+        ACTOR_SECONDS.with_label_values(&[actor.name()]);
+    }
     LazyLock::force(&FETCHED_BYTES);
     LazyLock::force(&FETCHES_IN_FLIGHT);
-    LazyLock::force(&ROWS_WRITTEN);
     LazyLock::force(&BATCH_SECONDS);
     LazyLock::force(&BATCH_RESULTS);
     LazyLock::force(&FRONTIER_DISPATCHED);
     LazyLock::force(&FRONTIER_LEASES_EXPIRED);
-    LazyLock::force(&SITES);
+    LazyLock::force(&KAFKA_CONSUMER_LAG);
+    LazyLock::force(&FRONTIER_URLS);
+}
+
+/// Create the metrics of a role's topics and Kafka clients with their known label values.
+pub fn init_kafka(topics: &[&str], role: &str) {
+    for topic in topics {
+        KAFKA_CONSUMED.with_label_values(&[topic]);
+        KAFKA_PRODUCED.with_label_values(&[topic]);
+        INGEST_IN_FLIGHT.with_label_values(&[topic]);
+        for code in DecodeError::CODES {
+            KAFKA_REJECTED.with_label_values(&[topic, code]);
+        }
+    }
+    for client in [format!("{role}-consumer"), format!("{role}-producer")] {
+        for direction in ["tx", "rx"] {
+            KAFKA_CLIENT_MESSAGES.with_label_values(&[&client, direction]);
+            KAFKA_CLIENT_BYTES.with_label_values(&[&client, direction]);
+        }
+    }
+}
+
+/// An actor took in messages (`in`) or handed them on (`out`).
+pub struct ActorMessages {
+    pub actor: ActorName,
+    pub direction: &'static str,
+    pub count: u64,
+}
+
+impl ActorMessages {
+    pub fn emit(&self) {
+        ACTOR_MESSAGES
+            .with_label_values(&[self.actor.name(), self.direction])
+            .inc_by(self.count);
+    }
+}
+
+/// An actor finished one unit of work.
+pub struct ActorWorkDone {
+    pub actor: ActorName,
+    pub elapsed: Duration,
+}
+
+impl ActorWorkDone {
+    pub fn emit(&self) {
+        ACTOR_SECONDS
+            .with_label_values(&[self.actor.name()])
+            .observe(self.elapsed.as_secs_f64());
+    }
+}
+
+/// The number of consumed messages of a topic whose effect is not yet durable.
+pub struct IngestInFlight<'a> {
+    pub topic: &'a str,
+    pub count: usize,
+}
+
+impl IngestInFlight<'_> {
+    pub fn emit(&self) {
+        INGEST_IN_FLIGHT
+            .with_label_values(&[self.topic])
+            .set(self.count as i64);
+    }
+}
+
+/// A statistics report of one Kafka client.
+pub struct KafkaClientStatistics<'a, L: Iterator<Item = (&'a str, i32, i64)>> {
+    pub client: &'a str,
+    pub tx_messages: u64,
+    pub tx_bytes: u64,
+    pub rx_messages: u64,
+    pub rx_bytes: u64,
+    /// Consumer lag per (topic, partition).
+    pub lags: L,
+}
+
+impl<'a, L: Iterator<Item = (&'a str, i32, i64)>> KafkaClientStatistics<'a, L> {
+    pub fn emit(self) {
+        KAFKA_CLIENT_MESSAGES
+            .with_label_values(&[self.client, "tx"])
+            .inc_by(self.tx_messages);
+        KAFKA_CLIENT_MESSAGES
+            .with_label_values(&[self.client, "rx"])
+            .inc_by(self.rx_messages);
+        KAFKA_CLIENT_BYTES
+            .with_label_values(&[self.client, "tx"])
+            .inc_by(self.tx_bytes);
+        KAFKA_CLIENT_BYTES
+            .with_label_values(&[self.client, "rx"])
+            .inc_by(self.rx_bytes);
+        for (topic, partition, lag) in self.lags {
+            KAFKA_CONSUMER_LAG
+                .with_label_values(&[self.client, topic, &partition.to_string()])
+                .set(lag);
+        }
+    }
+}
+
+/// The frontier's count of URLs per site and state, replacing the previous count.
+pub struct FrontierSize<'a> {
+    /// (site host, state, URL count)
+    pub rows: &'a [(String, String, i64)],
+}
+
+impl FrontierSize<'_> {
+    pub fn emit(&self) {
+        FRONTIER_URLS.reset();
+        for (site, state, count) in self.rows {
+            FRONTIER_URLS
+                .with_label_values(&[site.as_str(), state.as_str()])
+                .set(*count);
+        }
+    }
 }
 
 /// A message was taken from a topic and handed on.
@@ -134,13 +403,16 @@ pub struct MessageRejected<'a> {
 impl MessageRejected<'_> {
     pub fn emit(&self) {
         log::warn!(
+            actor = "KafkaIngest", topic = self.topic;
             "skipped message {}/{}@{}: {}",
             self.topic,
             self.partition,
             self.offset,
             self.error
         );
-        KAFKA_REJECTED.with_label_values(&[self.topic, self.error.code()]).inc();
+        KAFKA_REJECTED
+            .with_label_values(&[self.topic, self.error.code()])
+            .inc();
     }
 }
 
@@ -166,6 +438,7 @@ pub struct ProduceFailed<'a> {
 impl ProduceFailed<'_> {
     pub fn emit(&self) {
         log::warn!(
+            actor = "ResultSink", topic = self.topic;
             "producing to {} (key {}) failed on attempt {}, retrying: {}",
             self.topic,
             self.key,
@@ -207,6 +480,7 @@ pub struct PageFetched<'a> {
 impl PageFetched<'_> {
     pub fn emit(&self) {
         log::debug!(
+            actor = "FetchWorker", url = self.url;
             "fetched {} status={} bytes={} links={} in {:?}",
             self.url,
             self.status,
@@ -216,7 +490,9 @@ impl PageFetched<'_> {
         );
         let class = status_class(self.status);
         PAGES_FETCHED.with_label_values(&[class]).inc();
-        FETCH_SECONDS.with_label_values(&[class]).observe(self.elapsed.as_secs_f64());
+        FETCH_SECONDS
+            .with_label_values(&[class])
+            .observe(self.elapsed.as_secs_f64());
         FETCHED_BYTES.inc_by(self.body_bytes);
     }
 }
@@ -231,10 +507,17 @@ pub struct FetchFailed<'a> {
 
 impl FetchFailed<'_> {
     pub fn emit(&self) {
-        log::debug!("fetch of {} failed ({}): {}", self.url, self.kind.as_str(), self.message);
+        log::debug!(
+            actor = "FetchWorker", url = self.url;
+            "fetch of {} failed ({}): {}", self.url, self.kind.as_str(), self.message
+        );
         PAGES_FETCHED.with_label_values(&["error"]).inc();
-        FETCH_SECONDS.with_label_values(&["error"]).observe(self.elapsed.as_secs_f64());
-        ERRORS.with_label_values(&["fetch", self.kind.as_str()]).inc();
+        FETCH_SECONDS
+            .with_label_values(&["error"])
+            .observe(self.elapsed.as_secs_f64());
+        ERRORS
+            .with_label_values(&["fetch", self.kind.as_str()])
+            .inc();
     }
 }
 
@@ -261,15 +544,22 @@ pub struct BatchWritten {
 impl BatchWritten {
     pub fn emit(&self) {
         log::debug!(
+            actor = "DbWriter";
             "wrote {} results, {} new URLs and {} links in {:?}",
             self.results,
             self.new_urls,
             self.links,
             self.elapsed
         );
-        ROWS_WRITTEN.with_label_values(&["pages"]).inc_by(self.results as u64);
-        ROWS_WRITTEN.with_label_values(&["urls"]).inc_by(self.new_urls);
-        ROWS_WRITTEN.with_label_values(&["links"]).inc_by(self.links);
+        ROWS_WRITTEN
+            .with_label_values(&["pages"])
+            .inc_by(self.results as u64);
+        ROWS_WRITTEN
+            .with_label_values(&["urls"])
+            .inc_by(self.new_urls);
+        ROWS_WRITTEN
+            .with_label_values(&["links"])
+            .inc_by(self.links);
         BATCH_SECONDS.observe(self.elapsed.as_secs_f64());
         BATCH_RESULTS.observe(self.results as f64);
     }
@@ -285,6 +575,7 @@ pub struct BatchFailed<'a> {
 impl BatchFailed<'_> {
     pub fn emit(&self) {
         log::warn!(
+            actor = "DbWriter";
             "writing a batch of {} results failed on attempt {}, retrying: {}",
             self.results,
             self.attempt,
@@ -301,7 +592,7 @@ pub struct UrlsDispatched {
 
 impl UrlsDispatched {
     pub fn emit(&self) {
-        log::debug!("dispatched {} URLs to the scrapers", self.count);
+        log::debug!(actor = "Frontier"; "dispatched {} URLs to the scrapers", self.count);
         FRONTIER_DISPATCHED.inc_by(self.count);
     }
 }
@@ -313,7 +604,10 @@ pub struct LeasesExpired {
 
 impl LeasesExpired {
     pub fn emit(&self) {
-        log::info!("{} URLs got no result before their lease ran out; handing them out again", self.count);
+        log::info!(
+            actor = "Frontier";
+            "{} URLs got no result before their lease ran out; handing them out again", self.count
+        );
         FRONTIER_LEASES_EXPIRED.inc_by(self.count);
     }
 }
@@ -325,7 +619,7 @@ pub struct FrontierFailed<'a> {
 
 impl FrontierFailed<'_> {
     pub fn emit(&self) {
-        log::warn!("frontier step failed, retrying on the next tick: {}", self.error);
+        log::warn!(actor = "Frontier"; "frontier step failed, retrying on the next tick: {}", self.error);
         ERRORS.with_label_values(&["frontier", "database"]).inc();
     }
 }
@@ -338,7 +632,7 @@ pub struct SiteAdded<'a> {
 
 impl SiteAdded<'_> {
     pub fn emit(&self) {
-        log::info!("site {} added: {}", self.id, self.host);
+        log::info!(site = self.host; "site {} added: {}", self.id, self.host);
         SITES.with_label_values(&["added"]).inc();
     }
 }
@@ -351,7 +645,7 @@ pub struct SiteDone<'a> {
 
 impl SiteDone<'_> {
     pub fn emit(&self) {
-        log::info!("site {} done: {}", self.id, self.host);
+        log::info!(actor = "Frontier", site = self.host; "site {} done: {}", self.id, self.host);
         SITES.with_label_values(&["done"]).inc();
     }
 }

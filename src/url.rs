@@ -24,10 +24,15 @@ pub fn parse_crawlable(input: &str) -> Result<Url, UrlError> {
         reason: e.to_string(),
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(UrlError::Scheme { input: trimmed.to_string(), scheme: url.scheme().to_string() });
+        return Err(UrlError::Scheme {
+            input: trimmed.to_string(),
+            scheme: url.scheme().to_string(),
+        });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(UrlError::NoHost { input: trimmed.to_string() });
+        return Err(UrlError::NoHost {
+            input: trimmed.to_string(),
+        });
     }
     Ok(normalize(url))
 }
@@ -130,18 +135,30 @@ mod tests {
 
     #[test]
     fn normalize_dot_segments() {
-        assert_eq!(norm("http://example.com/a/./b/../c"), "http://example.com/a/c");
+        assert_eq!(
+            norm("http://example.com/a/./b/../c"),
+            "http://example.com/a/c"
+        );
     }
 
     #[test]
     fn normalize_percent_escapes() {
-        assert_eq!(norm("http://example.com/%7euser/%2fx"), "http://example.com/~user/%2Fx");
-        assert_eq!(norm("http://example.com/?q=%41%3d"), "http://example.com/?q=A%3D");
+        assert_eq!(
+            norm("http://example.com/%7euser/%2fx"),
+            "http://example.com/~user/%2Fx"
+        );
+        assert_eq!(
+            norm("http://example.com/?q=%41%3d"),
+            "http://example.com/?q=A%3D"
+        );
     }
 
     #[test]
     fn normalize_keeps_query_order() {
-        assert_eq!(norm("http://example.com/?b=1&a=2"), "http://example.com/?b=1&a=2");
+        assert_eq!(
+            norm("http://example.com/?b=1&a=2"),
+            "http://example.com/?b=1&a=2"
+        );
     }
 
     #[test]
@@ -152,17 +169,35 @@ mod tests {
 
     #[test]
     fn parse_rejects_other_schemes() {
-        assert!(matches!(parse_crawlable("ftp://example.com/"), Err(UrlError::Scheme { .. })));
-        assert!(matches!(parse_crawlable("not a url"), Err(UrlError::Parse { .. })));
-        assert!(matches!(parse_crawlable("mailto:a@example.com"), Err(UrlError::Scheme { .. })));
+        assert!(matches!(
+            parse_crawlable("ftp://example.com/"),
+            Err(UrlError::Scheme { .. })
+        ));
+        assert!(matches!(
+            parse_crawlable("not a url"),
+            Err(UrlError::Parse { .. })
+        ));
+        assert!(matches!(
+            parse_crawlable("mailto:a@example.com"),
+            Err(UrlError::Scheme { .. })
+        ));
     }
 
     #[test]
     fn resolve_relative_and_rejects_non_http() {
         let base = Url::parse("http://example.com/book/ch1.html").unwrap();
-        assert_eq!(resolve(&base, "ch2.html#x").unwrap().as_str(), "http://example.com/book/ch2.html");
-        assert_eq!(resolve(&base, "../std/index.html").unwrap().as_str(), "http://example.com/std/index.html");
-        assert_eq!(resolve(&base, "#top").unwrap().as_str(), "http://example.com/book/ch1.html");
+        assert_eq!(
+            resolve(&base, "ch2.html#x").unwrap().as_str(),
+            "http://example.com/book/ch2.html"
+        );
+        assert_eq!(
+            resolve(&base, "../std/index.html").unwrap().as_str(),
+            "http://example.com/std/index.html"
+        );
+        assert_eq!(
+            resolve(&base, "#top").unwrap().as_str(),
+            "http://example.com/book/ch1.html"
+        );
         assert!(resolve(&base, "mailto:x@example.com").is_none());
         assert!(resolve(&base, "javascript:void(0)").is_none());
     }

@@ -52,13 +52,25 @@ impl ResponseError for ApiError {
 
 /// Register every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
-        let message = format!("invalid JSON body: {err}");
-        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
-    }))
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(64 * 1024)
+            .error_handler(|err, _req| {
+                let message = format!("invalid JSON body: {err}");
+                InternalError::from_response(
+                    err,
+                    HttpResponse::UnprocessableEntity().json(json!({ "error": message })),
+                )
+                .into()
+            }),
+    )
     .app_data(web::QueryConfig::default().error_handler(|err, _req| {
         let message = format!("invalid query string: {err}");
-        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
+        InternalError::from_response(
+            err,
+            HttpResponse::UnprocessableEntity().json(json!({ "error": message })),
+        )
+        .into()
     }))
     .service(
         web::scope("/api/v1")
@@ -77,16 +89,25 @@ struct NewSite {
     url: String,
 }
 
-async fn create_site(pool: web::Data<PgPool>, body: web::Json<NewSite>) -> Result<HttpResponse, ApiError> {
-    let seed = crate::url::parse_crawlable(&body.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+async fn create_site(
+    pool: web::Data<PgPool>,
+    body: web::Json<NewSite>,
+) -> Result<HttpResponse, ApiError> {
+    let seed =
+        crate::url::parse_crawlable(&body.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
     match sites::add_site(&pool, &seed).await {
         Ok(site) => {
-            SiteAdded { id: site.id, host: &site.host }.emit();
+            SiteAdded {
+                id: site.id,
+                host: &site.host,
+            }
+            .emit();
             Ok(HttpResponse::Created().json(site))
         }
-        Err(AddSiteError::Exists { id, host }) => {
-            Err(ApiError::Conflict { message: format!("a site for host {host} already exists"), id })
-        }
+        Err(AddSiteError::Exists { id, host }) => Err(ApiError::Conflict {
+            message: format!("a site for host {host} already exists"),
+            id,
+        }),
         Err(AddSiteError::Database(e)) => Err(e.into()),
     }
 }
@@ -95,9 +116,14 @@ async fn list_sites(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sites::list_sites(&pool).await?))
 }
 
-async fn get_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn get_site(
+    pool: web::Data<PgPool>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "site id")?;
-    let site = sites::site_progress(&pool, id).await?.ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
+    let site = sites::site_progress(&pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
     Ok(HttpResponse::Ok().json(site))
 }
 
@@ -109,7 +135,10 @@ struct PagesQuery {
     cursor: Option<String>,
 }
 
-async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_pages(
+    pool: web::Data<PgPool>,
+    query: web::Query<PagesQuery>,
+) -> Result<HttpResponse, ApiError> {
     let site_id = parse_id(&query.site_id, "site_id")?;
     let status = parse_status(query.status.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
@@ -127,14 +156,19 @@ struct BacklinksQuery {
     cursor: Option<String>,
 }
 
-async fn list_backlinks(pool: web::Data<PgPool>, query: web::Query<BacklinksQuery>) -> Result<HttpResponse, ApiError> {
-    let target = crate::url::parse_crawlable(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+async fn list_backlinks(
+    pool: web::Data<PgPool>,
+    query: web::Query<BacklinksQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let target =
+        crate::url::parse_crawlable(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let limit = parse_limit(query.limit.as_deref())?;
     let after = parse_cursor(query.cursor.as_deref())?;
 
     let items = read::backlinks_of_url(&pool, target.as_str(), after, limit).await?;
     let next_cursor = next_cursor(items.len(), limit, items.last().map(|l| l.link_id));
-    Ok(HttpResponse::Ok().json(json!({ "target": target.as_str(), "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok()
+        .json(json!({ "target": target.as_str(), "items": items, "next_cursor": next_cursor })))
 }
 
 #[derive(Deserialize)]
@@ -144,19 +178,34 @@ struct AddUrlQuery {
 
 /// The Python version's endpoint: plain-text `OK`, `ERROR parse` or `ERROR idempotence`.
 async fn add_url(pool: web::Data<PgPool>, req: HttpRequest) -> HttpResponse {
-    let url = web::Query::<AddUrlQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().url);
-    let Some(seed) = url.as_deref().and_then(|u| crate::url::parse_crawlable(u).ok()) else {
-        return HttpResponse::UnprocessableEntity().content_type("text/plain").body("ERROR parse");
+    let url = web::Query::<AddUrlQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.into_inner().url);
+    let Some(seed) = url
+        .as_deref()
+        .and_then(|u| crate::url::parse_crawlable(u).ok())
+    else {
+        return HttpResponse::UnprocessableEntity()
+            .content_type("text/plain")
+            .body("ERROR parse");
     };
     match sites::add_site(&pool, &seed).await {
         Ok(site) => {
-            SiteAdded { id: site.id, host: &site.host }.emit();
+            SiteAdded {
+                id: site.id,
+                host: &site.host,
+            }
+            .emit();
             HttpResponse::Ok().content_type("text/plain").body("OK")
         }
-        Err(AddSiteError::Exists { .. }) => HttpResponse::Conflict().content_type("text/plain").body("ERROR idempotence"),
+        Err(AddSiteError::Exists { .. }) => HttpResponse::Conflict()
+            .content_type("text/plain")
+            .body("ERROR idempotence"),
         Err(AddSiteError::Database(error)) => {
             log::error!("addurl failed on the database: {error}");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("ERROR database")
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("ERROR database")
         }
     }
 }
@@ -164,7 +213,9 @@ async fn add_url(pool: web::Data<PgPool>, req: HttpRequest) -> HttpResponse {
 async fn healthz(pool: web::Data<PgPool>) -> HttpResponse {
     match sqlx::query("SELECT 1").execute(pool.get_ref()).await {
         Ok(_) => HttpResponse::Ok().body("ok"),
-        Err(error) => HttpResponse::ServiceUnavailable().body(format!("database unavailable: {error}")),
+        Err(error) => {
+            HttpResponse::ServiceUnavailable().body(format!("database unavailable: {error}"))
+        }
     }
 }
 
@@ -176,40 +227,62 @@ fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {
 }
 
 fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
-    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
     raw.parse::<i64>()
         .ok()
         .filter(|n| (1..=MAX_LIMIT).contains(n))
-        .ok_or_else(|| ApiError::Invalid(format!("limit must be an integer from 1 to {MAX_LIMIT}, got '{raw}'")))
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "limit must be an integer from 1 to {MAX_LIMIT}, got '{raw}'"
+            ))
+        })
 }
 
 /// Cursors are the last id of the previous page, so that paging is stable while rows are added.
 fn parse_cursor(raw: Option<&str>) -> Result<i64, ApiError> {
     match raw {
         None | Some("") => Ok(0),
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::Invalid(format!("cursor '{raw}' is not one this API returned"))),
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            ApiError::Invalid(format!("cursor '{raw}' is not one this API returned"))
+        }),
     }
 }
 
 fn next_cursor(returned: usize, limit: i64, last_id: Option<i64>) -> Option<String> {
-    (returned as i64 == limit).then_some(last_id).flatten().map(|id| id.to_string())
+    (returned as i64 == limit)
+        .then_some(last_id)
+        .flatten()
+        .map(|id| id.to_string())
 }
 
 /// `200` (exact), `4xx` (class) or `error` (no response).
 fn parse_status(raw: Option<&str>) -> Result<StatusFilter, ApiError> {
-    let Some(raw) = raw.filter(|s| !s.is_empty()) else { return Ok(StatusFilter::Any) };
-    let invalid = || ApiError::Invalid(format!("status must be a code such as 404, a class such as 4xx, or 'error'; got '{raw}'"));
+    let Some(raw) = raw.filter(|s| !s.is_empty()) else {
+        return Ok(StatusFilter::Any);
+    };
+    let invalid = || {
+        ApiError::Invalid(format!(
+            "status must be a code such as 404, a class such as 4xx, or 'error'; got '{raw}'"
+        ))
+    };
     if raw.eq_ignore_ascii_case("error") {
         return Ok(StatusFilter::Error);
     }
     if let Some(class) = raw.strip_suffix("xx").or_else(|| raw.strip_suffix("XX")) {
-        return class.parse::<i16>().ok().filter(|c| (1..=5).contains(c)).map(StatusFilter::Class).ok_or_else(invalid);
+        return class
+            .parse::<i16>()
+            .ok()
+            .filter(|c| (1..=5).contains(c))
+            .map(StatusFilter::Class)
+            .ok_or_else(invalid);
     }
-    raw.parse::<i16>().ok().filter(|c| (100..=599).contains(c)).map(StatusFilter::Exact).ok_or_else(invalid)
+    raw.parse::<i16>()
+        .ok()
+        .filter(|c| (100..=599).contains(c))
+        .map(StatusFilter::Exact)
+        .ok_or_else(invalid)
 }
 
 #[cfg(test)]

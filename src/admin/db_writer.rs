@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use crate::db::{self, write::BatchStats};
 use crate::kafka::Delivery;
 use crate::messages::CrawlResult;
-use crate::metrics::{BatchFailed, BatchWritten};
+use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, BatchFailed, BatchWritten};
 
 /// Writes fetch results to PostgreSQL in batches.
 pub struct DbWriter {
@@ -21,8 +21,19 @@ pub struct DbWriter {
 }
 
 impl DbWriter {
-    pub fn new(pool: PgPool, batch_size: usize, batch_interval: Duration, revisit: Duration) -> Self {
-        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, revisit }
+    pub fn new(
+        pool: PgPool,
+        batch_size: usize,
+        batch_interval: Duration,
+        revisit: Duration,
+    ) -> Self {
+        Self {
+            pool,
+            buffer: Vec::with_capacity(batch_size),
+            batch_size,
+            batch_interval,
+            revisit,
+        }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is
@@ -37,7 +48,19 @@ impl DbWriter {
         let revisit = self.revisit;
         ctx.wait(
             async move {
+                let started = Instant::now();
                 write_until_durable(&pool, &batch, revisit).await;
+                ActorWorkDone {
+                    actor: ActorName::DbWriter,
+                    elapsed: started.elapsed(),
+                }
+                .emit();
+                ActorMessages {
+                    actor: ActorName::DbWriter,
+                    direction: "out",
+                    count: batch.len() as u64,
+                }
+                .emit();
                 for delivery in batch {
                     delivery.ack.done();
                 }
@@ -60,6 +83,12 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
     type Result = ();
 
     fn handle(&mut self, delivery: Delivery<CrawlResult>, ctx: &mut Self::Context) {
+        ActorMessages {
+            actor: ActorName::DbWriter,
+            direction: "in",
+            count: 1,
+        }
+        .emit();
         self.buffer.push(delivery);
         if self.buffer.len() >= self.batch_size {
             self.flush(ctx);
@@ -74,35 +103,66 @@ async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], rev
     match write_with_retry(pool, &results, revisit).await {
         Ok(()) => {}
         Err(error) if results.len() > 1 => {
-            log::warn!("a batch of {} results was rejected ({error}); writing them one by one", results.len());
+            log::warn!(
+                "a batch of {} results was rejected ({error}); writing them one by one",
+                results.len()
+            );
             for result in &results {
-                if let Err(error) = write_with_retry(pool, std::slice::from_ref(result), revisit).await {
+                if let Err(error) =
+                    write_with_retry(pool, std::slice::from_ref(result), revisit).await
+                {
                     // The URL stays leased, so it is fetched again when its lease runs out.
-                    BatchFailed { results: 1, attempt: 1, error: &format!("{error}; skipping result of {}", result.url) }.emit();
+                    BatchFailed {
+                        results: 1,
+                        attempt: 1,
+                        error: &format!("{error}; skipping result of {}", result.url),
+                    }
+                    .emit();
                 }
             }
         }
-        Err(error) => {
-            BatchFailed { results: 1, attempt: 1, error: &format!("{error}; skipping result of {}", results[0].url) }.emit()
+        Err(error) => BatchFailed {
+            results: 1,
+            attempt: 1,
+            error: &format!("{error}; skipping result of {}", results[0].url),
         }
+        .emit(),
     }
 }
 
 /// Retry transient failures forever with backoff; return the first data error.
-async fn write_with_retry(pool: &PgPool, results: &[CrawlResult], revisit: Duration) -> Result<(), sqlx::Error> {
+async fn write_with_retry(
+    pool: &PgPool,
+    results: &[CrawlResult],
+    revisit: Duration,
+) -> Result<(), sqlx::Error> {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let started = Instant::now();
         match db::write::write_results(pool, results, revisit).await {
-            Ok(BatchStats { new_urls, links, unknown_urls }) => {
-                BatchWritten { results: results.len() - unknown_urls as usize, new_urls, links, elapsed: started.elapsed() }
-                    .emit();
+            Ok(BatchStats {
+                new_urls,
+                links,
+                unknown_urls,
+            }) => {
+                BatchWritten {
+                    results: results.len() - unknown_urls as usize,
+                    new_urls,
+                    links,
+                    elapsed: started.elapsed(),
+                }
+                .emit();
                 return Ok(());
             }
             Err(error) if db::is_transient(&error) => {
-                BatchFailed { results: results.len(), attempt, error: &error }.emit();
+                BatchFailed {
+                    results: results.len(),
+                    attempt,
+                    error: &error,
+                }
+                .emit();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

@@ -1,6 +1,6 @@
 //! Frontier: leases due URLs from PostgreSQL and publishes them to the scrapers.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::future::join_all;
@@ -9,10 +9,16 @@ use sqlx::PgPool;
 use crate::db::frontier as queries;
 use crate::kafka::{Publish, ResultSink};
 use crate::messages::{CrawlRequest, SCHEMA_VERSION};
-use crate::metrics::{FrontierFailed, LeasesExpired, SiteDone, UrlsDispatched};
+use crate::metrics::{
+    ActorMessages, ActorName, ActorWorkDone, FrontierFailed, FrontierSize, LeasesExpired, SiteDone,
+    UrlsDispatched,
+};
 
 /// Most URLs leased in one tick, so that one tick's publishing stays short.
 const MAX_LEASE_PER_TICK: i64 = 1000;
+
+/// How often the frontier size per site is counted for the metrics.
+const SIZE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Settings of the frontier.
 #[derive(Debug, Clone)]
@@ -33,7 +39,12 @@ pub struct Frontier {
 
 impl Frontier {
     pub fn new(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Self {
-        Self { pool, sink, settings, busy: false }
+        Self {
+            pool,
+            sink,
+            settings,
+            busy: false,
+        }
     }
 }
 
@@ -41,13 +52,29 @@ impl Actor for Frontier {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(SIZE_INTERVAL, |frontier, ctx| {
+            let pool = frontier.pool.clone();
+            ctx.spawn(
+                async move {
+                    match queries::size_by_site(&pool).await {
+                        Ok(rows) => FrontierSize { rows: &rows }.emit(),
+                        Err(error) => FrontierFailed { error: &error }.emit(),
+                    }
+                }
+                .into_actor(frontier),
+            );
+        });
         ctx.run_interval(self.settings.interval, |frontier, ctx| {
             // A tick that takes longer than the interval is not overlapped by the next.
             if frontier.busy {
                 return;
             }
             frontier.busy = true;
-            let step = tick(frontier.pool.clone(), frontier.sink.clone(), frontier.settings.clone());
+            let step = tick(
+                frontier.pool.clone(),
+                frontier.sink.clone(),
+                frontier.settings.clone(),
+            );
             ctx.spawn(step.into_actor(frontier).map(|outcome, frontier, _| {
                 frontier.busy = false;
                 if let Err(error) = outcome {
@@ -71,7 +98,12 @@ impl Handler<StopFrontier> for Frontier {
     }
 }
 
-async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Result<(), sqlx::Error> {
+async fn tick(
+    pool: PgPool,
+    sink: Addr<ResultSink>,
+    settings: FrontierSettings,
+) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
     let expired = queries::expire_leases(&pool).await?;
     if expired > 0 {
         LeasesExpired { count: expired }.emit();
@@ -89,6 +121,11 @@ async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) 
     for (id, host) in queries::update_site_completion(&pool).await? {
         SiteDone { id, host: &host }.emit();
     }
+    ActorWorkDone {
+        actor: ActorName::Frontier,
+        elapsed: started.elapsed(),
+    }
+    .emit();
     Ok(())
 }
 
@@ -125,11 +162,25 @@ async fn dispatch(
     });
     let published = join_all(sends).await;
 
-    let failed: Vec<i64> =
-        leased.iter().zip(&published).filter(|(_, ok)| !**ok).map(|(url, _)| url.id).collect();
-    UrlsDispatched { count: (leased.len() - failed.len()) as u64 }.emit();
+    let failed: Vec<i64> = leased
+        .iter()
+        .zip(&published)
+        .filter(|(_, ok)| !**ok)
+        .map(|(url, _)| url.id)
+        .collect();
+    let dispatched = (leased.len() - failed.len()) as u64;
+    UrlsDispatched { count: dispatched }.emit();
+    ActorMessages {
+        actor: ActorName::Frontier,
+        direction: "out",
+        count: dispatched,
+    }
+    .emit();
     if !failed.is_empty() {
-        log::warn!("{} leased URLs were not published; releasing them", failed.len());
+        log::warn!(
+            "{} leased URLs were not published; releasing them",
+            failed.len()
+        );
         queries::release(pool, &failed).await?;
     }
     Ok(())

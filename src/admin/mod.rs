@@ -33,7 +33,11 @@ pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> an
     actix::spawn(server);
     log::info!("admin API listening on {}", settings.listen);
 
-    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
+    let topics = [
+        settings.kafka.topic_url.as_str(),
+        settings.kafka.topic_res.as_str(),
+    ];
+    crate::metrics::init_kafka(&topics, "admin");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
         signal = signals.recv() => {
@@ -61,7 +65,7 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(settings: &AdminSettings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let sink = ResultSink::new(&settings.kafka, shutdown.clone())?.start();
+        let sink = ResultSink::new(&settings.kafka, "admin", shutdown.clone())?.start();
         let frontier = Frontier::new(
             pool.clone(),
             sink,
@@ -83,12 +87,11 @@ impl Supervisor {
         )
         .start();
 
-        let group = format!("{}-admin", settings.kafka.group_prefix);
         // Two batches in flight: one being written, one filling up.
         let ingest = KafkaIngest::<CrawlResult>::new(
             &settings.kafka,
+            "admin",
             &settings.kafka.topic_res,
-            &group,
             vec![writer.recipient()],
             batch_size * 2,
             shutdown,
@@ -99,7 +102,13 @@ impl Supervisor {
 
     async fn drain(self) {
         self.frontier.do_send(StopFrontier);
-        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+        if let Err(e) = self
+            .ingest
+            .send(Drain {
+                timeout: DRAIN_TIMEOUT,
+            })
+            .await
+        {
             log::warn!("KafkaIngest stopped before draining: {e}");
         }
     }

@@ -29,18 +29,26 @@ pub async fn expire_leases(pool: &PgPool) -> Result<u64, sqlx::Error> {
 
 /// Put fetched URLs whose revisit time has come back in line.
 pub async fn schedule_revisits(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let due = sqlx::query("UPDATE urls SET state = 'pending' WHERE state = 'fetched' AND next_fetch_at <= now()")
-        .execute(pool)
-        .await?;
+    let due = sqlx::query(
+        "UPDATE urls SET state = 'pending' WHERE state = 'fetched' AND next_fetch_at <= now()",
+    )
+    .execute(pool)
+    .await?;
     Ok(due.rows_affected())
 }
 
 pub async fn in_flight(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM urls WHERE state = 'queued'").fetch_one(pool).await
+    sqlx::query_scalar("SELECT count(*) FROM urls WHERE state = 'queued'")
+        .fetch_one(pool)
+        .await
 }
 
 /// Lease up to `limit` due URLs, shallowest first, so that a site is crawled breadth-first.
-pub async fn lease_due(pool: &PgPool, limit: i64, lease: Duration) -> Result<Vec<LeasedUrl>, sqlx::Error> {
+pub async fn lease_due(
+    pool: &PgPool,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<LeasedUrl>, sqlx::Error> {
     sqlx::query_as(
         "WITH due AS (
             SELECT id FROM urls
@@ -82,6 +90,21 @@ pub async fn update_site_completion(pool: &PgPool) -> Result<Vec<(i64, String)>,
         "UPDATE sites SET done_at = now() WHERE done_at IS NULL AND NOT EXISTS (
             SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))
          RETURNING id, host",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The number of URLs of each site by state, for the frontier size metric.
+///
+/// NOTE: this counts every URL row of every site, which takes seconds once the table
+/// holds tens of millions of rows; counters kept by the DbWriter would avoid the scan.
+pub async fn size_by_site(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.host, u.state, count(*)
+         FROM urls u JOIN sites s ON s.id = u.site_id
+         WHERE u.state IN ('pending', 'queued', 'fetched')
+         GROUP BY s.host, u.state",
     )
     .fetch_all(pool)
     .await

@@ -95,7 +95,12 @@ pub struct BacklinkRow {
 }
 
 /// The live links pointing at one URL, in link id order, starting after `after`.
-pub async fn backlinks_of_url(pool: &PgPool, url: &str, after: i64, limit: i64) -> Result<Vec<BacklinkRow>, sqlx::Error> {
+pub async fn backlinks_of_url(
+    pool: &PgPool,
+    url: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<BacklinkRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT l.id AS link_id, s.url AS source_url, p.title AS source_title, t.url AS target_url,
                 l.anchor_text, l.href, l.nofollow, l.ugc, l.sponsored, l.first_seen, l.last_seen, l.lost_at

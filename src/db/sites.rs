@@ -35,7 +35,10 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
-        let id: i64 = sqlx::query_scalar("SELECT id FROM sites WHERE host = $1").bind(&host).fetch_one(&mut *tx).await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM sites WHERE host = $1")
+            .bind(&host)
+            .fetch_one(&mut *tx)
+            .await?;
         return Err(AddSiteError::Exists { id, host });
     };
 
@@ -59,7 +62,11 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     .await?;
 
     tx.commit().await?;
-    Ok(Site { id, host, seed_url: seed.to_string() })
+    Ok(Site {
+        id,
+        host,
+        seed_url: seed.to_string(),
+    })
 }
 
 /// A site with its crawl progress, as the API returns it.
@@ -115,9 +122,14 @@ const PROGRESS_SQL: &str = "
     ) p";
 
 pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress>, sqlx::Error> {
-    sqlx::query_as(&format!("{PROGRESS_SQL} WHERE s.id = $1")).bind(id).fetch_optional(pool).await
+    sqlx::query_as(&format!("{PROGRESS_SQL} WHERE s.id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteProgress>, sqlx::Error> {
-    sqlx::query_as(&format!("{PROGRESS_SQL} ORDER BY s.id")).fetch_all(pool).await
+    sqlx::query_as(&format!("{PROGRESS_SQL} ORDER BY s.id"))
+        .fetch_all(pool)
+        .await
 }

@@ -22,14 +22,21 @@ pub struct BatchStats {
 }
 
 /// Write a batch of results in one transaction.
-pub async fn write_results(pool: &PgPool, results: &[CrawlResult], revisit: Duration) -> Result<BatchStats, sqlx::Error> {
+pub async fn write_results(
+    pool: &PgPool,
+    results: &[CrawlResult],
+    revisit: Duration,
+) -> Result<BatchStats, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut stats = BatchStats::default();
 
     let results = latest_per_url(results);
     let known = known_urls(&mut tx, &results).await?;
     let received = results.len();
-    let results: Vec<&CrawlResult> = results.into_iter().filter(|r| known.contains_key(&r.url_id)).collect();
+    let results: Vec<&CrawlResult> = results
+        .into_iter()
+        .filter(|r| known.contains_key(&r.url_id))
+        .collect();
     stats.unknown_urls = (received - results.len()) as u64;
 
     let (new_urls, ids) = insert_discovered_urls(&mut tx, &results).await?;
@@ -61,7 +68,10 @@ fn latest_per_url(results: &[CrawlResult]) -> Vec<&CrawlResult> {
 
 /// The site of every result's URL, from the database rather than from the message, which
 /// a buggy or hostile producer could have got wrong.
-async fn known_urls(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult]) -> Result<HashMap<i64, i64>, sqlx::Error> {
+async fn known_urls(
+    tx: &mut Transaction<'_, Postgres>,
+    results: &[&CrawlResult],
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
     let ids: Vec<i64> = results.iter().map(|r| r.url_id).collect();
     let rows: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, site_id FROM urls WHERE id = ANY($1) AND site_id IS NOT NULL")
@@ -70,7 +80,11 @@ async fn known_urls(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult]
             .await?;
     let known: HashMap<i64, i64> = rows.into_iter().collect();
     for result in results.iter().filter(|r| !known.contains_key(&r.url_id)) {
-        log::warn!("skipping result for unknown URL id {} ({})", result.url_id, result.url);
+        log::warn!(
+            "skipping result for unknown URL id {} ({})",
+            result.url_id,
+            result.url
+        );
     }
     Ok(known)
 }
@@ -83,10 +97,15 @@ async fn insert_discovered_urls(
 ) -> Result<(u64, HashMap<String, i64>), sqlx::Error> {
     let mut depth_by_url: BTreeMap<&str, i32> = BTreeMap::new();
     for result in results {
-        let FetchOutcome::Response(response) = &result.outcome else { continue };
+        let FetchOutcome::Response(response) = &result.outcome else {
+            continue;
+        };
         let depth = result.depth.saturating_add(1);
         for target in targets(response) {
-            depth_by_url.entry(target).and_modify(|d| *d = (*d).min(depth)).or_insert(depth);
+            depth_by_url
+                .entry(target)
+                .and_modify(|d| *d = (*d).min(depth))
+                .or_insert(depth);
         }
     }
     if depth_by_url.is_empty() {
@@ -97,7 +116,9 @@ async fn insert_discovered_urls(
     let mut hosts = Vec::with_capacity(depth_by_url.len());
     let mut depths = Vec::with_capacity(depth_by_url.len());
     for (url, depth) in &depth_by_url {
-        let Ok(parsed) = url::Url::parse(url) else { continue };
+        let Ok(parsed) = url::Url::parse(url) else {
+            continue;
+        };
         urls.push(clean(url));
         hosts.push(crate::url::site_host(&parsed));
         depths.push(*depth);
@@ -125,11 +146,18 @@ async fn insert_discovered_urls(
         .bind(&urls)
         .fetch_all(&mut **tx)
         .await?;
-    Ok((inserted, rows.into_iter().map(|(id, url)| (url, id)).collect()))
+    Ok((
+        inserted,
+        rows.into_iter().map(|(id, url)| (url, id)).collect(),
+    ))
 }
 
 fn targets(response: &PageResponse) -> impl Iterator<Item = &str> {
-    response.redirect_to.as_deref().into_iter().chain(response.links.iter().map(|l| l.url.as_str()))
+    response
+        .redirect_to
+        .as_deref()
+        .into_iter()
+        .chain(response.links.iter().map(|l| l.url.as_str()))
 }
 
 /// The page columns of a batch, one vector per column, as UNNEST wants them.
@@ -165,7 +193,8 @@ async fn upsert_pages(
         c.url_id.push(result.url_id);
         c.site_id.push(site_of_url[&result.url_id]);
         c.fetched_at.push(result.fetched_at);
-        c.response_time_ms.push(i32::try_from(result.response_time_ms).unwrap_or(i32::MAX));
+        c.response_time_ms
+            .push(i32::try_from(result.response_time_ms).unwrap_or(i32::MAX));
         match &result.outcome {
             FetchOutcome::Response(r) => {
                 c.status.push(i16::try_from(r.status).ok());
@@ -174,13 +203,19 @@ async fn upsert_pages(
                 c.content_type.push(r.content_type.as_deref().map(clean));
                 c.title.push(r.facts.title.as_deref().map(clean));
                 c.h1.push(r.facts.h1.as_deref().map(clean));
-                c.meta_description.push(r.facts.meta_description.as_deref().map(clean));
+                c.meta_description
+                    .push(r.facts.meta_description.as_deref().map(clean));
                 c.canonical.push(r.facts.canonical.as_deref().map(clean));
                 c.noindex.push(r.facts.noindex);
                 c.nofollow.push(r.facts.nofollow);
-                c.redirect_url_id.push(r.redirect_to.as_ref().and_then(|u| ids.get(&clean(u)).copied()));
+                c.redirect_url_id.push(
+                    r.redirect_to
+                        .as_ref()
+                        .and_then(|u| ids.get(&clean(u)).copied()),
+                );
                 c.body_bytes.push(i64::try_from(r.body_bytes).ok());
-                c.links_dropped.push(i32::try_from(r.links_dropped).unwrap_or(i32::MAX));
+                c.links_dropped
+                    .push(i32::try_from(r.links_dropped).unwrap_or(i32::MAX));
             }
             FetchOutcome::Failed(f) => {
                 c.status.push(None);
@@ -260,10 +295,14 @@ async fn upsert_links(
 ) -> Result<u64, sqlx::Error> {
     let mut c = LinkColumns::default();
     for result in results {
-        let FetchOutcome::Response(response) = &result.outcome else { continue };
+        let FetchOutcome::Response(response) = &result.outcome else {
+            continue;
+        };
         let mut occurrences: HashMap<(i64, String), i32> = HashMap::new();
         for link in &response.links {
-            let Some(&target) = ids.get(&clean(&link.url)) else { continue };
+            let Some(&target) = ids.get(&clean(&link.url)) else {
+                continue;
+            };
             let anchor = clean(&link.anchor_text);
             let occurrence = occurrences.entry((target, anchor.clone())).or_insert(0);
             c.source.push(result.url_id);
@@ -311,7 +350,10 @@ async fn upsert_links(
 
 /// A page that answered again without a link it had before has lost that link. A fetch
 /// that failed says nothing about the page's links, so it loses none.
-async fn mark_lost_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult]) -> Result<(), sqlx::Error> {
+async fn mark_lost_links(
+    tx: &mut Transaction<'_, Postgres>,
+    results: &[&CrawlResult],
+) -> Result<(), sqlx::Error> {
     let (sources, seen): (Vec<i64>, Vec<DateTime<Utc>>) = results
         .iter()
         .filter(|r| matches!(r.outcome, FetchOutcome::Response(_)))
@@ -332,8 +374,13 @@ async fn mark_lost_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlRe
     Ok(())
 }
 
-async fn mark_fetched(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult], revisit: Duration) -> Result<(), sqlx::Error> {
-    let (ids, fetched_at): (Vec<i64>, Vec<DateTime<Utc>>) = results.iter().map(|r| (r.url_id, r.fetched_at)).unzip();
+async fn mark_fetched(
+    tx: &mut Transaction<'_, Postgres>,
+    results: &[&CrawlResult],
+    revisit: Duration,
+) -> Result<(), sqlx::Error> {
+    let (ids, fetched_at): (Vec<i64>, Vec<DateTime<Utc>>) =
+        results.iter().map(|r| (r.url_id, r.fetched_at)).unzip();
     sqlx::query(
         "UPDATE urls SET state = 'fetched', last_fetched_at = t.fetched_at,
                 next_fetch_at = t.fetched_at + make_interval(secs => $3), leased_until = NULL

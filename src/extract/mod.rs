@@ -59,13 +59,23 @@ impl Extractor {
             .unwrap_or_else(|| page_url.clone());
 
         let mut facts = PageFacts {
-            title: document.select(&self.title).next().map(|e| collapse_text(e.text())),
-            h1: document.select(&self.h1).next().map(|e| self.anchor_text(e)),
+            title: document
+                .select(&self.title)
+                .next()
+                .map(|e| collapse_text(e.text())),
+            h1: document
+                .select(&self.h1)
+                .next()
+                .map(|e| self.anchor_text(e)),
             ..PageFacts::default()
         };
 
         for meta in document.select(&self.meta) {
-            let name = meta.value().attr("name").unwrap_or_default().to_ascii_lowercase();
+            let name = meta
+                .value()
+                .attr("name")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let content = meta.value().attr("content").unwrap_or_default();
             match name.as_str() {
                 "description" if facts.meta_description.is_none() => {
@@ -114,7 +124,11 @@ impl Extractor {
         if !text.is_empty() {
             return text;
         }
-        collapse_text(element.select(&self.image).filter_map(|img| img.value().attr("alt")))
+        collapse_text(
+            element
+                .select(&self.image)
+                .filter_map(|img| img.value().attr("alt")),
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -16,9 +16,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::offsets::OffsetTracker;
+use super::StatsContext;
 use crate::config::KafkaSettings;
 use crate::messages;
-use crate::metrics::{MessageConsumed, MessageRejected};
+use crate::metrics::{
+    ActorMessages, ActorName, ActorWorkDone, IngestInFlight, MessageConsumed, MessageRejected,
+};
 use crate::shutdown::Shutdown;
 
 /// A decoded message and the acknowledgement its receiver owes once the effect is durable.
@@ -42,6 +45,7 @@ impl<T: 'static> actix::Message for Delivery<T> {
 pub struct Ack {
     partition: i32,
     offset: i64,
+    consumed_at: Instant,
     ingest: Recipient<Processed>,
     _slot: OwnedSemaphorePermit,
 }
@@ -49,9 +53,17 @@ pub struct Ack {
 impl Ack {
     /// Report the message's effect as durable, letting its offset be committed.
     pub fn done(self) {
+        ActorWorkDone {
+            actor: ActorName::KafkaIngest,
+            elapsed: self.consumed_at.elapsed(),
+        }
+        .emit();
         // do_send skips the mailbox capacity check, but at most `max_in_flight` acks exist
         // at once, so this queue is bounded by the semaphore that `_slot` comes from.
-        self.ingest.do_send(Processed { partition: self.partition, offset: self.offset });
+        self.ingest.do_send(Processed {
+            partition: self.partition,
+            offset: self.offset,
+        });
     }
 }
 
@@ -82,7 +94,7 @@ struct CommitNow;
 
 /// Consumes a topic for one role and feeds decoded messages of type `T` to its workers.
 pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<StatsContext>>,
     topic: String,
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
@@ -93,31 +105,44 @@ pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
-    /// Subscribe to `topic` in consumer group `group`.
+    /// Subscribe to `topic` in the consumer group of `role` (`<KAFKA_GROUP_PREFIX>-<role>`).
     ///
     /// Each worker receives the messages of a fixed set of keys (hosts), so that one host's
     /// URLs are always handled by the same worker.
     pub fn new(
         settings: &KafkaSettings,
+        role: &str,
         topic: &str,
-        group: &str,
         workers: Vec<Recipient<Delivery<T>>>,
         max_in_flight: usize,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!workers.is_empty(), "KafkaIngest needs at least one worker");
-        let consumer: StreamConsumer = super::client_config(settings)
-            .set("group.id", group)
+        let group = format!("{}-{role}", settings.group_prefix);
+        let context = StatsContext::new(format!("{role}-consumer"));
+        let consumer: StreamConsumer<StatsContext> = super::client_config(settings)
+            .set("group.id", &group)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .set("fetch.max.bytes", (settings.max_message_bytes * 2).to_string())
-            .set("max.partition.fetch.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
-            .create()
-            .with_context(|| format!("creating a Kafka consumer for {topic} at {}", settings.kafka_brokers))?;
+            .set(
+                "fetch.max.bytes",
+                (settings.max_message_bytes * 2).to_string(),
+            )
+            .set(
+                "max.partition.fetch.bytes",
+                (settings.max_message_bytes + 64 * 1024).to_string(),
+            )
+            .create_with_context(context)
+            .with_context(|| {
+                format!(
+                    "creating a Kafka consumer for {topic} at {}",
+                    settings.kafka_brokers
+                )
+            })?;
         consumer
             .subscribe(&[topic])
             .with_context(|| format!("subscribing to Kafka topic {topic}"))?;
@@ -139,7 +164,11 @@ impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        log::info!("consuming {} with up to {} messages in flight", self.topic, self.max_in_flight);
+        log::info!(
+            "consuming {} with up to {} messages in flight",
+            self.topic,
+            self.max_in_flight
+        );
         let consume = ConsumeLoop {
             consumer: self.consumer.clone(),
             topic: self.topic.clone(),
@@ -158,6 +187,17 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Dispatched> for KafkaIngest<T
 
     fn handle(&mut self, msg: Dispatched, _ctx: &mut Self::Context) {
         self.tracker.dispatched(msg.partition, msg.offset);
+        ActorMessages {
+            actor: ActorName::KafkaIngest,
+            direction: "in",
+            count: 1,
+        }
+        .emit();
+        IngestInFlight {
+            topic: &self.topic,
+            count: self.tracker.pending(),
+        }
+        .emit();
     }
 }
 
@@ -165,14 +205,27 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Processed> for KafkaIngest<T>
     type Result = ();
 
     fn handle(&mut self, msg: Processed, _ctx: &mut Self::Context) {
-        let Some(offset) = self.tracker.processed(msg.partition, msg.offset) else {
+        let committable = self.tracker.processed(msg.partition, msg.offset);
+        IngestInFlight {
+            topic: &self.topic,
+            count: self.tracker.pending(),
+        }
+        .emit();
+        let Some(offset) = committable else {
             return;
         };
         // rd_kafka_offset_store records offset + 1, the position of the next message.
-        if let Err(e) = self.consumer.store_offset(&self.topic, msg.partition, offset) {
+        if let Err(e) = self
+            .consumer
+            .store_offset(&self.topic, msg.partition, offset)
+        {
             // The partition was revoked meanwhile: its next owner consumes the message
             // again, which the effects tolerate because they are idempotent.
-            log::debug!("not storing offset {}/{}@{offset}: {e}", self.topic, msg.partition);
+            log::debug!(
+                "not storing offset {}/{}@{offset}: {e}",
+                self.topic,
+                msg.partition
+            );
         }
     }
 }
@@ -186,7 +239,10 @@ impl<T: DeserializeOwned + Send + 'static> Handler<CommitNow> for KafkaIngest<T>
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
                 log::debug!("no new offsets of {} to commit", self.topic)
             }
-            Err(e) => log::warn!("final commit of {} failed; the last messages will be consumed again: {e}", self.topic),
+            Err(e) => log::warn!(
+                "final commit of {} failed; the last messages will be consumed again: {e}",
+                self.topic
+            ),
         }
     }
 }
@@ -217,7 +273,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
 
 /// The task that takes messages from the consumer, as fast as slots free up.
 struct ConsumeLoop<T: DeserializeOwned + Send + 'static> {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<StatsContext>>,
     topic: String,
     ingest: Addr<KafkaIngest<T>>,
     workers: Vec<Recipient<Delivery<T>>>,
@@ -246,7 +302,10 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                     message
                 }
                 Err(e) => {
-                    log::warn!("consuming {} failed, retrying in {backoff:?}: {e}", self.topic);
+                    log::warn!(
+                        "consuming {} failed, retrying in {backoff:?}: {e}",
+                        self.topic
+                    );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     continue;
@@ -255,14 +314,28 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
 
             let partition = message.partition();
             let offset = message.offset();
-            let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+            let key = message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned())
+                .unwrap_or_default();
             let decoded = messages::decode::<T>(message.payload(), self.max_message_bytes);
             drop(message);
 
-            if self.ingest.send(Dispatched { partition, offset }).await.is_err() {
+            if self
+                .ingest
+                .send(Dispatched { partition, offset })
+                .await
+                .is_err()
+            {
                 break;
             }
-            let ack = Ack { partition, offset, ingest: self.ingest.clone().recipient(), _slot: slot };
+            let ack = Ack {
+                partition,
+                offset,
+                consumed_at: Instant::now(),
+                ingest: self.ingest.clone().recipient(),
+                _slot: slot,
+            };
 
             match decoded {
                 Ok(message) => {
@@ -272,9 +345,21 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                         log::error!("a worker for {} stopped; no longer consuming", self.topic);
                         break;
                     }
+                    ActorMessages {
+                        actor: ActorName::KafkaIngest,
+                        direction: "out",
+                        count: 1,
+                    }
+                    .emit();
                 }
                 Err(error) => {
-                    MessageRejected { topic: &self.topic, partition, offset, error: &error }.emit();
+                    MessageRejected {
+                        topic: &self.topic,
+                        partition,
+                        offset,
+                        error: &error,
+                    }
+                    .emit();
                     ack.done();
                 }
             }

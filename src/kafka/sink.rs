@@ -1,14 +1,15 @@
 //! ResultSink: produces messages and resolves only once the broker acknowledged them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use anyhow::Context as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 
+use super::StatsContext;
 use crate::config::KafkaSettings;
-use crate::metrics::{MessageProduced, ProduceFailed};
+use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, MessageProduced, ProduceFailed};
 use crate::shutdown::Shutdown;
 
 /// One message to produce; the reply says whether the broker acknowledged it.
@@ -31,19 +32,20 @@ pub enum PublishError {
 
 /// Owns the Kafka producer of a process.
 pub struct ResultSink {
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
     shutdown: Shutdown,
 }
 
 impl ResultSink {
-    pub fn new(settings: &KafkaSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let producer: FutureProducer = super::client_config(settings)
+    /// Create the producer; `role` names it in metrics (`admin-producer`, `scraper-producer`).
+    pub fn new(settings: &KafkaSettings, role: &str, shutdown: Shutdown) -> anyhow::Result<Self> {
+        let producer: FutureProducer<StatsContext> = super::client_config(settings)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "lz4")
             .set("linger.ms", "5")
             .set("message.timeout.ms", "30000")
-            .create()
+            .create_with_context(StatsContext::new(format!("{role}-producer")))
             .with_context(|| format!("creating a Kafka producer for {}", settings.kafka_brokers))?;
         Ok(Self { producer, shutdown })
     }
@@ -66,15 +68,38 @@ impl Handler<Publish> for ResultSink {
     fn handle(&mut self, msg: Publish, _ctx: &mut Self::Context) -> Self::Result {
         let producer = self.producer.clone();
         let mut shutdown = self.shutdown.clone();
+        ActorMessages {
+            actor: ActorName::ResultSink,
+            direction: "in",
+            count: 1,
+        }
+        .emit();
+        let started = Instant::now();
         Box::pin(async move {
             let mut backoff = Duration::from_millis(100);
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let record = FutureRecord::to(&msg.topic).key(&msg.key).payload(&msg.payload);
-                let error = match producer.send(record, Timeout::After(Duration::from_secs(30))).await {
+                let record = FutureRecord::to(&msg.topic)
+                    .key(&msg.key)
+                    .payload(&msg.payload);
+                let error = match producer
+                    .send(record, Timeout::After(Duration::from_secs(30)))
+                    .await
+                {
                     Ok(_) => {
                         MessageProduced { topic: &msg.topic }.emit();
+                        ActorMessages {
+                            actor: ActorName::ResultSink,
+                            direction: "out",
+                            count: 1,
+                        }
+                        .emit();
+                        ActorWorkDone {
+                            actor: ActorName::ResultSink,
+                            elapsed: started.elapsed(),
+                        }
+                        .emit();
                         return Ok(());
                     }
                     Err((error, _)) => error,
@@ -82,7 +107,13 @@ impl Handler<Publish> for ResultSink {
                 if is_permanent(&error) {
                     return Err(PublishError::Rejected(error));
                 }
-                ProduceFailed { topic: &msg.topic, key: &msg.key, attempt, error: &error }.emit();
+                ProduceFailed {
+                    topic: &msg.topic,
+                    key: &msg.key,
+                    attempt,
+                    error: &error,
+                }
+                .emit();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.wait() => return Err(PublishError::ShuttingDown),
@@ -95,7 +126,9 @@ impl Handler<Publish> for ResultSink {
 
 /// Errors that no retry can fix, because they concern the message itself.
 fn is_permanent(error: &rdkafka::error::KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode::{InvalidMessage, InvalidMessageSize, MessageSizeTooLarge};
+    use rdkafka::types::RDKafkaErrorCode::{
+        InvalidMessage, InvalidMessageSize, MessageSizeTooLarge,
+    };
     matches!(
         error.rdkafka_error_code(),
         Some(MessageSizeTooLarge | InvalidMessageSize | InvalidMessage)

@@ -14,9 +14,12 @@ use crate::config::ScraperSettings;
 use crate::extract::Extractor;
 use crate::kafka::{Delivery, Publish, PublishError, ResultSink};
 use crate::messages::{
-    CrawlRequest, CrawlResult, FetchErrorKind, FetchFailure, FetchOutcome, PageResponse, SCHEMA_VERSION,
+    CrawlRequest, CrawlResult, FetchErrorKind, FetchFailure, FetchOutcome, PageResponse,
+    SCHEMA_VERSION,
 };
-use crate::metrics::{FetchFailed, FetchStarted, PageFetched};
+use crate::metrics::{
+    ActorMessages, ActorName, ActorWorkDone, FetchFailed, FetchStarted, PageFetched,
+};
 
 /// Most links kept from one page; the rest are counted in `links_dropped`, which keeps a
 /// result well under the Kafka message limit even for link farms.
@@ -54,7 +57,12 @@ pub struct FetchWorker {
 impl FetchWorker {
     /// Build a worker; it must be called on the thread the worker will run on, because
     /// the HTTP client is bound to its thread.
-    pub fn new(user_agent: &str, limits: FetchLimits, sink: Addr<ResultSink>, topic_res: String) -> Self {
+    pub fn new(
+        user_agent: &str,
+        limits: FetchLimits,
+        sink: Addr<ResultSink>,
+        topic_res: String,
+    ) -> Self {
         let connector = awc::Connector::new().timeout(limits.connect_timeout);
         let client = awc::Client::builder()
             .connector(connector)
@@ -62,7 +70,13 @@ impl FetchWorker {
             .disable_redirects()
             .add_default_header((header::USER_AGENT, user_agent.to_string()))
             .finish();
-        Self { client, extractor: Rc::new(Extractor::new()), sink, topic_res, limits }
+        Self {
+            client,
+            extractor: Rc::new(Extractor::new()),
+            sink,
+            topic_res,
+            limits,
+        }
     }
 }
 
@@ -80,13 +94,32 @@ impl Handler<Delivery<CrawlRequest>> for FetchWorker {
         let topic = self.topic_res.clone();
         let limits = self.limits.clone();
 
+        ActorMessages {
+            actor: ActorName::FetchWorker,
+            direction: "in",
+            count: 1,
+        }
+        .emit();
         actix::spawn(async move {
-            let Delivery { message: request, key, ack } = delivery;
+            let Delivery {
+                message: request,
+                key,
+                ack,
+            } = delivery;
+            let started = Instant::now();
             let result = fetch(&client, &extractor, &limits, &request).await;
+            ActorWorkDone {
+                actor: ActorName::FetchWorker,
+                elapsed: started.elapsed(),
+            }
+            .emit();
 
             let payload = encode_within_limit(&result, limits.max_message_bytes);
             match sink.send(Publish { topic, key, payload }).await {
-                Ok(Ok(())) => ack.done(),
+                Ok(Ok(())) => {
+                    ActorMessages { actor: ActorName::FetchWorker, direction: "out", count: 1 }.emit();
+                    ack.done();
+                }
                 Ok(Err(PublishError::ShuttingDown)) => {
                     log::debug!("result of {} not published before shutdown; it will be fetched again", request.url)
                 }
@@ -111,7 +144,11 @@ pub async fn fetch(
     let fetched_at = Utc::now();
     let started = Instant::now();
 
-    let outcome = match tokio::time::timeout(limits.total_timeout, fetch_response(client, extractor, limits, &request.url)).await
+    let outcome = match tokio::time::timeout(
+        limits.total_timeout,
+        fetch_response(client, extractor, limits, &request.url),
+    )
+    .await
     {
         Ok(Ok(response)) => {
             PageFetched {
@@ -149,8 +186,13 @@ pub async fn fetch(
 }
 
 fn failed(request: &CrawlRequest, failure: FetchFailure, started: Instant) -> FetchOutcome {
-    FetchFailed { url: &request.url, kind: failure.error_kind, message: &failure.message, elapsed: started.elapsed() }
-        .emit();
+    FetchFailed {
+        url: &request.url,
+        kind: failure.error_kind,
+        message: &failure.message,
+        elapsed: started.elapsed(),
+    }
+    .emit();
     FetchOutcome::Failed(failure)
 }
 
@@ -165,15 +207,27 @@ async fn fetch_response(
         message: format!("'{url}' is not a valid URL: {e}"),
     })?;
 
-    let mut response = client.get(page_url.as_str()).send().await.map_err(send_failure)?;
+    let mut response = client
+        .get(page_url.as_str())
+        .send()
+        .await
+        .map_err(send_failure)?;
     let status = response.status().as_u16();
     let header_text = |name: header::HeaderName| {
-        response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     };
     let content_type = header_text(header::CONTENT_TYPE);
     let location = header_text(header::LOCATION);
 
-    let body = response.body().limit(limits.max_body_bytes).await.map_err(|e| body_failure(e, limits))?;
+    let body = response
+        .body()
+        .limit(limits.max_body_bytes)
+        .await
+        .map_err(|e| body_failure(e, limits))?;
 
     let mut page = PageResponse {
         status,
@@ -182,7 +236,9 @@ async fn fetch_response(
         ..PageResponse::default()
     };
     if (300..400).contains(&status) {
-        page.redirect_to = location.and_then(|l| crate::url::resolve(&page_url, &l)).map(String::from);
+        page.redirect_to = location
+            .and_then(|l| crate::url::resolve(&page_url, &l))
+            .map(String::from);
     }
     if (200..300).contains(&status) && is_html(content_type.as_deref(), &body) {
         let html = String::from_utf8_lossy(&body);
@@ -202,11 +258,18 @@ async fn fetch_response(
 fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
     match content_type {
         Some(value) => {
-            let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let mime = value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             mime == "text/html" || mime == "application/xhtml+xml"
         }
         None => {
-            let start = String::from_utf8_lossy(&body[..body.len().min(256)]).trim_start().to_ascii_lowercase();
+            let start = String::from_utf8_lossy(&body[..body.len().min(256)])
+                .trim_start()
+                .to_ascii_lowercase();
             start.starts_with("<!doctype html") || start.starts_with("<html")
         }
     }
@@ -215,16 +278,21 @@ fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
 fn send_failure(error: SendRequestError) -> FetchFailure {
     let error_kind = match &error {
         SendRequestError::Url(_) => FetchErrorKind::InvalidUrl,
-        SendRequestError::Connect(ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved) => {
-            FetchErrorKind::Dns
+        SendRequestError::Connect(
+            ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved,
+        ) => FetchErrorKind::Dns,
+        SendRequestError::Connect(ConnectError::Timeout) | SendRequestError::Timeout => {
+            FetchErrorKind::Timeout
         }
-        SendRequestError::Connect(ConnectError::Timeout) | SendRequestError::Timeout => FetchErrorKind::Timeout,
         SendRequestError::Connect(ConnectError::SslIsNotSupported) => FetchErrorKind::Tls,
         SendRequestError::Connect(ConnectError::Io(io)) if is_tls_error(io) => FetchErrorKind::Tls,
         SendRequestError::Connect(_) | SendRequestError::Send(_) => FetchErrorKind::Connect,
         _ => FetchErrorKind::InvalidResponse,
     };
-    FetchFailure { error_kind, message: error.to_string() }
+    FetchFailure {
+        error_kind,
+        message: error.to_string(),
+    }
 }
 
 /// rustls reports handshake failures as I/O errors of kind InvalidData.
@@ -238,7 +306,10 @@ fn body_failure(error: PayloadError, limits: &FetchLimits) -> FetchFailure {
             error_kind: FetchErrorKind::BodyTooLarge,
             message: format!("body is larger than {} bytes", limits.max_body_bytes),
         },
-        other => FetchFailure { error_kind: FetchErrorKind::InvalidResponse, message: format!("reading the body failed: {other}") },
+        other => FetchFailure {
+            error_kind: FetchErrorKind::InvalidResponse,
+            message: format!("reading the body failed: {other}"),
+        },
     }
 }
 
@@ -248,14 +319,23 @@ fn encode_within_limit(result: &CrawlResult, max_bytes: usize) -> Vec<u8> {
     let encoded = serde_json::to_vec(result);
     match encoded {
         Ok(bytes) if bytes.len() <= max_bytes => bytes,
-        Ok(bytes) => encode_failure(result, format!("the result is {} bytes, over the {max_bytes}-byte message limit", bytes.len())),
+        Ok(bytes) => encode_failure(
+            result,
+            format!(
+                "the result is {} bytes, over the {max_bytes}-byte message limit",
+                bytes.len()
+            ),
+        ),
         Err(e) => encode_failure(result, format!("the result could not be serialized: {e}")),
     }
 }
 
 fn encode_failure(result: &CrawlResult, message: String) -> Vec<u8> {
     let replacement = CrawlResult {
-        outcome: FetchOutcome::Failed(FetchFailure { error_kind: FetchErrorKind::InvalidResponse, message }),
+        outcome: FetchOutcome::Failed(FetchFailure {
+            error_kind: FetchErrorKind::InvalidResponse,
+            message,
+        }),
         ..result.clone()
     };
     // A failure with a short message always serializes: every field is a plain value.

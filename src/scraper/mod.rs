@@ -5,8 +5,8 @@ mod fetch;
 use std::time::Duration;
 
 use actix::prelude::*;
-use anyhow::Context as _;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context as _;
 
 use crate::config::ScraperSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
@@ -26,7 +26,11 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
     let metrics_handle = metrics_server.handle();
     actix::spawn(metrics_server);
 
-    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
+    let topics = [
+        settings.kafka.topic_url.as_str(),
+        settings.kafka.topic_res.as_str(),
+    ];
+    crate::metrics::init_kafka(&topics, "scraper");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
         signal = signals.recv() => {
@@ -54,15 +58,19 @@ struct Supervisor {
 
 impl Supervisor {
     fn start(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let sink = ResultSink::new(&settings.kafka, shutdown.clone())?.start();
+        let sink = ResultSink::new(&settings.kafka, "scraper", shutdown.clone())?.start();
         let limits = FetchLimits::from_settings(settings);
 
         let mut arbiters = Vec::new();
         let mut workers = Vec::new();
         for _ in 0..settings.worker_threads() {
             let arbiter = Arbiter::new();
-            let (user_agent, limits, sink, topic) =
-                (settings.user_agent.clone(), limits.clone(), sink.clone(), settings.kafka.topic_res.clone());
+            let (user_agent, limits, sink, topic) = (
+                settings.user_agent.clone(),
+                limits.clone(),
+                sink.clone(),
+                settings.kafka.topic_res.clone(),
+            );
             let worker = FetchWorker::start_in_arbiter(&arbiter.handle(), move |_| {
                 FetchWorker::new(&user_agent, limits, sink, topic)
             });
@@ -75,21 +83,30 @@ impl Supervisor {
             settings.concurrency
         );
 
-        let group = format!("{}-scraper", settings.kafka.group_prefix);
         let ingest = KafkaIngest::<CrawlRequest>::new(
             &settings.kafka,
+            "scraper",
             &settings.kafka.topic_url,
-            &group,
             workers,
             settings.concurrency as usize,
             shutdown,
         )?
         .start();
-        Ok(Self { ingest, sink, _arbiters: arbiters })
+        Ok(Self {
+            ingest,
+            sink,
+            _arbiters: arbiters,
+        })
     }
 
     async fn drain(self) {
-        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+        if let Err(e) = self
+            .ingest
+            .send(Drain {
+                timeout: DRAIN_TIMEOUT,
+            })
+            .await
+        {
             log::warn!("KafkaIngest stopped before draining: {e}");
         }
         drop(self.sink);
@@ -99,9 +116,10 @@ impl Supervisor {
 fn metrics_server(settings: &ScraperSettings) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_scraper")?;
     let server = HttpServer::new(move || {
-        App::new()
-            .wrap(prometheus.clone())
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        App::new().wrap(prometheus.clone()).route(
+            "/healthz",
+            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+        )
     })
     .workers(1)
     .disable_signals()
