@@ -1,23 +1,7 @@
-//! Open Ahrefs: a self-hosted crawler and link index.
-//!
-//! One binary, several roles: `admin` (frontier, DbWriter, HTTP API), `scraper` (fetches
-//! and extracts pages), and the tools around them.
-
-mod admin;
-mod client;
-mod config;
-mod db;
-mod dev_broker;
-mod extract;
-mod kafka;
-mod logging;
-mod messages;
-mod metrics;
-mod scraper;
-mod shutdown;
-mod url;
+//! The `open-ahrefs` command line: parses settings and starts one role.
 
 use clap::{Parser, Subcommand};
+use open_ahrefs::{admin, client, config, db, dev_broker, logging, scraper, shutdown};
 
 #[derive(Debug, Parser)]
 #[command(
