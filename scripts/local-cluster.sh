@@ -33,6 +33,9 @@ up() {
     ensure_broker "$BIN"
     "$BIN" migrate
 
+    # The local cluster is for crawling servers on this machine, which the scrapers
+    # refuse by default; export ALLOW_PRIVATE_ADDRESSES=false to crawl only the internet.
+    export ALLOW_PRIVATE_ADDRESSES=${ALLOW_PRIVATE_ADDRESSES:-true}
     start_process admin env ADMIN_LISTEN="127.0.0.1:$ADMIN_PORT" "$BIN" admin
     wait_for_port 127.0.0.1 "$ADMIN_PORT" "the admin API"
     for i in $(seq "$SCRAPERS"); do

@@ -62,15 +62,10 @@ struct Responses {
 /// Add a site (or reuse the existing one for its host) and follow it until it is done.
 pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
     if !(0.05..=3600.0).contains(&args.interval) {
-        bail!(
-            "--interval must be between 0.05 and 3600 seconds, got {}",
-            args.interval
-        );
+        bail!("--interval must be between 0.05 and 3600 seconds, got {}", args.interval);
     }
     let api = args.api.trim_end_matches('/');
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .finish();
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
 
     let mut response = client
         .post(format!("{api}/api/v1/sites"))
@@ -79,38 +74,24 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
     let body = response.body().await.context("reading the API response")?;
     let site_id = match response.status().as_u16() {
-        201 => {
-            serde_json::from_slice::<Created>(&body)
-                .context("parsing the created site")?
-                .id
-        }
+        201 => serde_json::from_slice::<Created>(&body).context("parsing the created site")?.id,
         409 => {
-            let existing =
-                serde_json::from_slice::<Conflict>(&body).context("parsing the conflict")?;
+            let existing = serde_json::from_slice::<Conflict>(&body).context("parsing the conflict")?;
             println!("site already exists with id {}; following it", existing.id);
             existing.id
         }
-        status => bail!(
-            "adding {} failed with HTTP {status}: {}",
-            args.url,
-            String::from_utf8_lossy(&body)
-        ),
+        status => bail!("adding {} failed with HTTP {status}: {}", args.url, String::from_utf8_lossy(&body)),
     };
 
     // On a terminal the progress line is redrawn in place; in a log, each report is a line.
-    let line_end = if std::io::stdout().is_terminal() {
-        "\r"
-    } else {
-        "\n"
-    };
+    let line_end = if std::io::stdout().is_terminal() { "\r" } else { "\n" };
     let started = Instant::now();
     let mut last_fetched = 0;
     let mut last_report = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs_f64(args.interval)).await;
         let progress = fetch_progress(&client, api, site_id).await?;
-        let rate =
-            (progress.urls_fetched - last_fetched) as f64 / last_report.elapsed().as_secs_f64();
+        let rate = (progress.urls_fetched - last_fetched) as f64 / last_report.elapsed().as_secs_f64();
         last_fetched = progress.urls_fetched;
         last_report = Instant::now();
         print!(
@@ -143,11 +124,7 @@ async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow
         .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
     let body = response.body().await.context("reading the API response")?;
     if !response.status().is_success() {
-        bail!(
-            "reading site {site_id} failed with HTTP {}: {}",
-            response.status(),
-            String::from_utf8_lossy(&body)
-        );
+        bail!("reading site {site_id} failed with HTTP {}: {}", response.status(), String::from_utf8_lossy(&body));
     }
     serde_json::from_slice(&body).context("parsing the site progress")
 }
@@ -165,13 +142,7 @@ fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
         ("5xx", r.server_error.to_string()),
         ("errors", r.error.to_string()),
         ("links", progress.links.to_string()),
-        (
-            "pages/s",
-            format!(
-                "{:.1}",
-                progress.urls_fetched as f64 / elapsed.as_secs_f64().max(0.001)
-            ),
-        ),
+        ("pages/s", format!("{:.1}", progress.urls_fetched as f64 / elapsed.as_secs_f64().max(0.001))),
     ];
     for (name, value) in rows {
         println!("{name:<16} {value:>20}");

@@ -3,7 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgAction, Args};
+
+use crate::url::UrlPolicy;
 
 /// Where the Kafka-API broker is and how the topics look.
 #[derive(Debug, Clone, Args)]
@@ -38,6 +40,32 @@ pub struct KafkaSettings {
     pub group_prefix: String,
 }
 
+/// How URLs are normalized, shared by both roles so that they agree on identities.
+#[derive(Debug, Clone, Args)]
+pub struct UrlSettings {
+    /// Comma-separated query parameters to drop from every URL; `utm_*` drops a prefix.
+    #[arg(long, env = "DROP_QUERY_PARAMS", value_delimiter = ',', default_value = "")]
+    pub drop_query_params: Vec<String>,
+
+    /// Longest URL followed, in bytes; longer links are counted on their page and dropped.
+    #[arg(long, env = "MAX_URL_BYTES", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..=2048))]
+    pub max_url_bytes: u32,
+}
+
+impl UrlSettings {
+    pub fn policy(&self) -> UrlPolicy {
+        UrlPolicy {
+            drop_query_params: self
+                .drop_query_params
+                .iter()
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
+            max_url_bytes: self.max_url_bytes as usize,
+        }
+    }
+}
+
 /// Settings of the admin role.
 #[derive(Debug, Clone, Args)]
 pub struct AdminSettings {
@@ -46,6 +74,12 @@ pub struct AdminSettings {
 
     #[command(flatten)]
     pub kafka: KafkaSettings,
+
+    #[command(flatten)]
+    pub urls: UrlSettings,
+
+    #[command(flatten)]
+    pub limits: CrawlLimitSettings,
 
     /// Address the HTTP API listens on.
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8000")]
@@ -58,6 +92,12 @@ pub struct AdminSettings {
     /// Most URLs handed to the scrapers and not yet answered, over all sites.
     #[arg(long, env = "FRONTIER_MAX_IN_FLIGHT", default_value_t = 2000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     pub max_in_flight: i64,
+
+    /// Most URLs of one site handed to the scrapers and not yet answered. One host is
+    /// crawled at the pace its politeness allows, so a long queue would only outlive its
+    /// leases.
+    #[arg(long, env = "FRONTIER_MAX_IN_FLIGHT_PER_SITE", default_value_t = 200, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub max_in_flight_per_site: i64,
 
     /// Milliseconds between two looks of the frontier for due URLs.
     #[arg(long, env = "FRONTIER_INTERVAL_MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(10..=60_000))]
@@ -82,6 +122,34 @@ impl AdminSettings {
     }
 }
 
+/// Crawl limits and spider-trap guards applied when a URL is discovered.
+#[derive(Debug, Clone, Args)]
+pub struct CrawlLimitSettings {
+    /// Most page URLs kept per site; further ones are recorded as skipped.
+    #[arg(long, env = "MAX_PAGES_PER_SITE", default_value_t = 1_000_000, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_pages_per_site: i64,
+
+    /// Deepest link distance from the seed that is crawled.
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 100, value_parser = clap::value_parser!(i32).range(0..=100_000))]
+    pub max_depth: i32,
+
+    /// Most distinct query strings crawled for one path, against calendars and filters.
+    #[arg(long, env = "MAX_QUERY_VARIANTS", default_value_t = 500, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_query_variants: i64,
+
+    /// Most times one path segment may repeat in a URL (`/a/b/a/b/a/b` repeats `a` 3 times).
+    #[arg(long, env = "MAX_REPEATED_SEGMENTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_repeated_segments: u32,
+
+    /// Times a URL is offered again after a 429, 503 or unavailable robots.txt.
+    #[arg(long, env = "MAX_RETRIES", default_value_t = 3, value_parser = clap::value_parser!(i32).range(0..=100))]
+    pub max_retries: i32,
+
+    /// Longest redirect chain followed by the redirects endpoint before it reports a cut.
+    #[arg(long, env = "MAX_REDIRECT_HOPS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_redirect_hops: u32,
+}
+
 /// The PostgreSQL connection.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
@@ -99,6 +167,12 @@ pub struct DatabaseSettings {
 pub struct ScraperSettings {
     #[command(flatten)]
     pub kafka: KafkaSettings,
+
+    #[command(flatten)]
+    pub urls: UrlSettings,
+
+    #[command(flatten)]
+    pub politeness: PolitenessArgs,
 
     /// Most fetches in progress at once in this process.
     #[arg(long, env = "SCRAPER_CONCURRENCY", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -128,6 +202,49 @@ pub struct ScraperSettings {
     /// recorded as `body_too_large`.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_body_bytes: u64,
+}
+
+/// robots.txt, per-host pacing and the address policy of the scraper.
+#[derive(Debug, Clone, Args)]
+pub struct PolitenessArgs {
+    /// Product token matched against robots.txt user-agent lines and robots meta names.
+    #[arg(long, env = "ROBOTS_TOKEN", default_value = "OpenAhrefsBot")]
+    pub robots_token: String,
+
+    /// Obey robots.txt; turning it off is meant for crawling your own sites.
+    #[arg(long, env = "RESPECT_ROBOTS", default_value_t = true, action = ArgAction::Set)]
+    pub respect_robots: bool,
+
+    /// Seconds a fetched robots.txt is cached.
+    #[arg(long, env = "ROBOTS_CACHE_SECONDS", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..))]
+    pub robots_cache_seconds: u64,
+
+    /// Seconds before a robots.txt that could not be fetched is tried again; the host's
+    /// URLs wait that long.
+    #[arg(long, env = "ROBOTS_RETRY_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub robots_retry_seconds: u32,
+
+    /// Least milliseconds between the starts of two requests to one host; a larger
+    /// robots.txt Crawl-delay wins. 0 is for development and tests.
+    #[arg(long, env = "CRAWL_DELAY_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub crawl_delay_ms: u64,
+
+    /// Largest Crawl-delay or Retry-After honoured, in seconds.
+    #[arg(long, env = "MAX_CRAWL_DELAY_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub max_crawl_delay_seconds: u64,
+
+    /// Most requests open to one host at a time.
+    #[arg(long, env = "HOST_CONCURRENCY", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub host_concurrency: u32,
+
+    /// Allow fetching loopback, private, link-local and other non-public addresses;
+    /// for local crawls and tests only.
+    #[arg(long, env = "ALLOW_PRIVATE_ADDRESSES", default_value_t = false, action = ArgAction::Set)]
+    pub allow_private_addresses: bool,
+
+    /// Comma-separated fixed resolutions `host:port:address`, like curl's --resolve.
+    #[arg(long, env = "RESOLVE", value_delimiter = ',', default_value = "")]
+    pub resolve: Vec<String>,
 }
 
 impl ScraperSettings {

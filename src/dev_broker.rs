@@ -30,10 +30,7 @@ pub struct DevBrokerArgs {
 }
 
 /// Run the mock cluster until SIGTERM or SIGINT.
-pub async fn run(
-    args: DevBrokerArgs,
-    mut signals: crate::shutdown::TerminationSignals,
-) -> anyhow::Result<()> {
+pub async fn run(args: DevBrokerArgs, mut signals: crate::shutdown::TerminationSignals) -> anyhow::Result<()> {
     let cluster = MockCluster::new(args.brokers).context("starting librdkafka's mock cluster")?;
     for topic in &args.topics {
         cluster

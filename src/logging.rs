@@ -17,21 +17,12 @@ pub enum LogFormat {
 
 /// Install the logger for the process; `role` is added to every JSON line.
 pub fn init(format: LogFormat, role: &'static str) {
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let mut builder = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
     if format == LogFormat::Json {
         builder.format(move |buf, record| {
             let mut line = Map::new();
-            line.insert(
-                "ts".into(),
-                Utc::now()
-                    .to_rfc3339_opts(SecondsFormat::Millis, true)
-                    .into(),
-            );
-            line.insert(
-                "level".into(),
-                record.level().as_str().to_ascii_lowercase().into(),
-            );
+            line.insert("ts".into(), Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true).into());
+            line.insert("level".into(), record.level().as_str().to_ascii_lowercase().into());
             line.insert("target".into(), record.target().into());
             line.insert("message".into(), record.args().to_string().into());
             line.insert("role".into(), role.into());
@@ -47,11 +38,7 @@ pub fn init(format: LogFormat, role: &'static str) {
 struct FieldCollector<'a>(&'a mut Map<String, Value>);
 
 impl<'kvs> log::kv::VisitSource<'kvs> for FieldCollector<'_> {
-    fn visit_pair(
-        &mut self,
-        key: log::kv::Key<'kvs>,
-        value: log::kv::Value<'kvs>,
-    ) -> Result<(), log::kv::Error> {
+    fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
         let value = match value.to_i64() {
             Some(number) => Value::from(number),
             None => Value::from(value.to_string()),

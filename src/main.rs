@@ -4,11 +4,7 @@ use clap::{Parser, Subcommand};
 use open_ahrefs::{admin, client, config, db, dev_broker, logging, scraper, shutdown};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "open-ahrefs",
-    version,
-    about = "Self-hosted crawler and link index"
-)]
+#[command(name = "open-ahrefs", version, about = "Self-hosted crawler and link index")]
 struct Cli {
     /// Log line format: text for terminals, json for Loki and other log collectors.
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = logging::LogFormat::Text)]
@@ -54,9 +50,7 @@ async fn main() {
     }
 
     let outcome = match shutdown::TerminationSignals::install() {
-        Err(error) => {
-            Err(anyhow::Error::new(error).context("installing the SIGTERM and SIGINT handlers"))
-        }
+        Err(error) => Err(anyhow::Error::new(error).context("installing the SIGTERM and SIGINT handlers")),
         Ok(signals) => match cli.command {
             Command::Admin(settings) => admin::run(settings, signals).await,
             Command::Scraper(settings) => scraper::run(settings, signals).await,

@@ -7,8 +7,18 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The version of the message schema this build writes and reads.
+/// The version of the message schema this build writes and reads. Fields added within a
+/// version carry `#[serde(default)]`, so that messages of older builds still decode.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a URL is expected to hold, which decides how its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrlKind {
+    #[default]
+    Page,
+    Sitemap,
+}
 
 /// A URL the frontier hands to the scrapers (topic `topic_url`, keyed by host).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +27,8 @@ pub struct CrawlRequest {
     pub url_id: i64,
     pub site_id: i64,
     pub url: String,
+    #[serde(default)]
+    pub kind: UrlKind,
     /// Link distance from the site's seed URL.
     pub depth: i32,
     /// When the frontier leased the URL; echoed back so that a late duplicate result
@@ -36,14 +48,47 @@ pub struct CrawlResult {
     pub fetched_at: DateTime<Utc>,
     pub response_time_ms: u32,
     pub outcome: FetchOutcome,
+    /// `Sitemap:` URLs of the host's robots.txt, sent with the result of the request that
+    /// fetched the robots.txt.
+    #[serde(default)]
+    pub robots_sitemaps: Vec<String>,
 }
 
-/// Either an HTTP response or the reason none was received.
+/// An HTTP response, the reason none was received, or the reason none was requested.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FetchOutcome {
     Response(PageResponse),
     Failed(FetchFailure),
+    /// The URL may not be fetched; it is recorded with this reason and not tried again
+    /// until the site is recrawled.
+    Blocked {
+        reason: BlockReason,
+    },
+    /// The URL may not be fetched now; the frontier offers it again after the delay.
+    Deferred {
+        reason: String,
+        retry_after_secs: u32,
+    },
+}
+
+/// Why a URL was not fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    /// robots.txt disallows it for our product token.
+    RobotsTxt,
+    /// Its host resolves to a loopback, private or otherwise non-public address.
+    PrivateAddress,
+}
+
+impl BlockReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlockReason::RobotsTxt => "robots_txt",
+            BlockReason::PrivateAddress => "private_address",
+        }
+    }
 }
 
 /// What an HTTP response told us about a page.
@@ -57,8 +102,26 @@ pub struct PageResponse {
     pub redirect_to: Option<String>,
     pub facts: PageFacts,
     pub links: Vec<Link>,
-    /// Links beyond the per-page maximum, counted but not listed.
+    /// Links beyond the per-page maximum or the URL length limit, counted but not listed.
     pub links_dropped: u32,
+    /// Response headers, names in lowercase, as received.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Seconds the server asked us to wait (`Retry-After` of a 429 or 503).
+    #[serde(default)]
+    pub retry_after_secs: Option<u32>,
+    /// The entries of a sitemap, for a URL of kind sitemap.
+    #[serde(default)]
+    pub sitemap: Option<SitemapEntries>,
+}
+
+/// The URLs a sitemap lists.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SitemapEntries {
+    pub pages: Vec<String>,
+    pub sitemaps: Vec<String>,
+    /// Why the sitemap could not be read, when it could not.
+    pub error: Option<String>,
 }
 
 /// The SEO facts found in a page's HTML head and body.
@@ -69,10 +132,33 @@ pub struct PageFacts {
     pub meta_description: Option<String>,
     /// The canonical URL, resolved to an absolute URL.
     pub canonical: Option<String>,
-    /// `noindex` from `<meta name="robots">` or `<meta name="googlebot">`.
+    /// `noindex` from `<meta name="robots">`, `googlebot` or our product token, or from
+    /// the `X-Robots-Tag` header.
     pub noindex: bool,
-    /// Page-wide `nofollow` from the same meta tags.
+    /// Page-wide `nofollow` from the same meta tags or the `X-Robots-Tag` header.
     pub nofollow: bool,
+    /// Number of `<h1>` elements.
+    #[serde(default)]
+    pub h1_count: u32,
+    /// The target of `<meta http-equiv="refresh">`, absolute.
+    #[serde(default)]
+    pub meta_refresh: Option<String>,
+    /// `<link rel="alternate" hreflang>` entries.
+    #[serde(default)]
+    pub hreflang: Vec<Hreflang>,
+    /// `<img>` elements without an `alt` attribute.
+    #[serde(default)]
+    pub images_missing_alt: u32,
+    /// Resources loaded over http on an https page.
+    #[serde(default)]
+    pub insecure_resources: u32,
+}
+
+/// One alternate language version of a page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hreflang {
+    pub lang: String,
+    pub url: String,
 }
 
 /// One `<a href>` element whose target resolves to an http(s) URL.
@@ -109,10 +195,12 @@ pub enum FetchErrorKind {
     BodyTooLarge,
     InvalidResponse,
     InvalidUrl,
+    /// The host resolves only to addresses the scraper may not connect to.
+    BlockedAddress,
 }
 
 impl FetchErrorKind {
-    pub const ALL: [FetchErrorKind; 7] = [
+    pub const ALL: [FetchErrorKind; 8] = [
         FetchErrorKind::Dns,
         FetchErrorKind::Connect,
         FetchErrorKind::Tls,
@@ -120,6 +208,7 @@ impl FetchErrorKind {
         FetchErrorKind::BodyTooLarge,
         FetchErrorKind::InvalidResponse,
         FetchErrorKind::InvalidUrl,
+        FetchErrorKind::BlockedAddress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +220,7 @@ impl FetchErrorKind {
             FetchErrorKind::BodyTooLarge => "body_too_large",
             FetchErrorKind::InvalidResponse => "invalid_response",
             FetchErrorKind::InvalidUrl => "invalid_url",
+            FetchErrorKind::BlockedAddress => "blocked_address",
         }
     }
 }
@@ -152,13 +242,8 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// Every value of [`DecodeError::code`].
-    pub const CODES: [&'static str; 5] = [
-        "empty",
-        "too_large",
-        "invalid_json",
-        "unsupported_version",
-        "missing_version",
-    ];
+    pub const CODES: [&'static str; 5] =
+        ["empty", "too_large", "invalid_json", "unsupported_version", "missing_version"];
 
     /// A short stable label for metrics and dead-letter headers.
     pub fn code(&self) -> &'static str {
@@ -174,18 +259,10 @@ impl DecodeError {
 
 /// Decode a message, checking the size limit and the schema version before the fields,
 /// so that a message from a newer producer is reported as such and not as a missing field.
-pub fn decode<T: serde::de::DeserializeOwned>(
-    payload: Option<&[u8]>,
-    max_bytes: usize,
-) -> Result<T, DecodeError> {
-    let bytes = payload
-        .filter(|b| !b.is_empty())
-        .ok_or(DecodeError::Empty)?;
+pub fn decode<T: serde::de::DeserializeOwned>(payload: Option<&[u8]>, max_bytes: usize) -> Result<T, DecodeError> {
+    let bytes = payload.filter(|b| !b.is_empty()).ok_or(DecodeError::Empty)?;
     if bytes.len() > max_bytes {
-        return Err(DecodeError::TooLarge {
-            size: bytes.len(),
-            limit: max_bytes,
-        });
+        return Err(DecodeError::TooLarge { size: bytes.len(), limit: max_bytes });
     }
 
     #[derive(Deserialize)]
@@ -195,9 +272,7 @@ pub fn decode<T: serde::de::DeserializeOwned>(
     let versioned: Versioned = serde_json::from_slice(bytes)?;
     match versioned.schema_version {
         None => return Err(DecodeError::MissingVersion),
-        Some(v) if v != u64::from(SCHEMA_VERSION) => {
-            return Err(DecodeError::UnsupportedVersion { found: v })
-        }
+        Some(v) if v != u64::from(SCHEMA_VERSION) => return Err(DecodeError::UnsupportedVersion { found: v }),
         Some(_) => {}
     }
 
@@ -215,6 +290,7 @@ mod tests {
             site_id: 1,
             url: "http://example.com/".into(),
             depth: 0,
+            kind: UrlKind::Page,
             leased_at: Utc::now(),
         }
     }

@@ -5,8 +5,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
 use crate::messages::{DecodeError, FetchErrorKind};
@@ -24,30 +23,20 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(collector: C) -> C
 }
 
 fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let counter = IntCounterVec::new(Opts::new(name, help), labels)
-        .unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+    let counter =
+        IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
     register(counter)
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
-    let counter =
-        IntCounter::new(name, help).unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
+    let counter = IntCounter::new(name, help).unwrap_or_else(|e| panic!("invalid metric {name}: {e}"));
     register(counter)
 }
 
-static KAFKA_CONSUMED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "open_ahrefs_kafka_messages_consumed_total",
-        "Kafka messages consumed.",
-        &["topic"],
-    )
-});
+static KAFKA_CONSUMED: LazyLock<IntCounterVec> =
+    LazyLock::new(|| counter_vec("open_ahrefs_kafka_messages_consumed_total", "Kafka messages consumed.", &["topic"]));
 static KAFKA_PRODUCED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "open_ahrefs_kafka_messages_produced_total",
-        "Kafka messages acknowledged by the broker.",
-        &["topic"],
-    )
+    counter_vec("open_ahrefs_kafka_messages_produced_total", "Kafka messages acknowledged by the broker.", &["topic"])
 });
 static KAFKA_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -57,11 +46,7 @@ static KAFKA_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 static ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "open_ahrefs_errors_total",
-        "Errors by pipeline stage and cause.",
-        &["stage", "error_code"],
-    )
+    counter_vec("open_ahrefs_errors_total", "Errors by pipeline stage and cause.", &["stage", "error_code"])
 });
 static PAGES_FETCHED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
@@ -71,22 +56,14 @@ static PAGES_FETCHED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 static FETCH_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
-    let opts = HistogramOpts::new(
-        "open_ahrefs_fetch_duration_seconds",
-        "Time to fetch a URL, body included.",
-    )
-    .buckets(vec![
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    ]);
-    let histogram = HistogramVec::new(opts, &["status_class"])
-        .unwrap_or_else(|e| panic!("invalid fetch histogram: {e}"));
+    let opts = HistogramOpts::new("open_ahrefs_fetch_duration_seconds", "Time to fetch a URL, body included.")
+        .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+    let histogram =
+        HistogramVec::new(opts, &["status_class"]).unwrap_or_else(|e| panic!("invalid fetch histogram: {e}"));
     register(histogram)
 });
 static FETCHED_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter(
-        "open_ahrefs_fetched_bytes_total",
-        "Response body bytes received, after content decoding.",
-    )
+    counter("open_ahrefs_fetched_bytes_total", "Response body bytes received, after content decoding.")
 });
 static FETCHES_IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     let gauge = IntGauge::new("open_ahrefs_fetches_in_flight", "Fetches in progress.")
@@ -94,53 +71,26 @@ static FETCHES_IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     register(gauge)
 });
 static ROWS_WRITTEN: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "open_ahrefs_db_rows_written_total",
-        "Rows inserted or updated by the DbWriter.",
-        &["table"],
-    )
+    counter_vec("open_ahrefs_db_rows_written_total", "Rows inserted or updated by the DbWriter.", &["table"])
 });
 static BATCH_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    let opts = HistogramOpts::new(
-        "open_ahrefs_db_batch_duration_seconds",
-        "Time to write one batch of results.",
-    )
-    .buckets(vec![
-        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ]);
+    let opts = HistogramOpts::new("open_ahrefs_db_batch_duration_seconds", "Time to write one batch of results.")
+        .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
     register(Histogram::with_opts(opts).unwrap_or_else(|e| panic!("invalid batch histogram: {e}")))
 });
 static BATCH_RESULTS: LazyLock<Histogram> = LazyLock::new(|| {
-    let opts = HistogramOpts::new(
-        "open_ahrefs_db_batch_results",
-        "Fetch results written per batch.",
-    )
-    .buckets(vec![
-        1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0,
-    ]);
-    register(
-        Histogram::with_opts(opts).unwrap_or_else(|e| panic!("invalid batch-size histogram: {e}")),
-    )
+    let opts = HistogramOpts::new("open_ahrefs_db_batch_results", "Fetch results written per batch.")
+        .buckets(vec![1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0]);
+    register(Histogram::with_opts(opts).unwrap_or_else(|e| panic!("invalid batch-size histogram: {e}")))
 });
 static FRONTIER_DISPATCHED: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter(
-        "open_ahrefs_frontier_dispatched_total",
-        "URLs leased by the frontier and sent to the scrapers.",
-    )
+    counter("open_ahrefs_frontier_dispatched_total", "URLs leased by the frontier and sent to the scrapers.")
 });
 static FRONTIER_LEASES_EXPIRED: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter(
-        "open_ahrefs_frontier_leases_expired_total",
-        "URLs handed out again because no result came back in time.",
-    )
+    counter("open_ahrefs_frontier_leases_expired_total", "URLs handed out again because no result came back in time.")
 });
-static SITES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "open_ahrefs_site_events_total",
-        "Site milestones.",
-        &["event"],
-    )
-});
+static SITES: LazyLock<IntCounterVec> =
+    LazyLock::new(|| counter_vec("open_ahrefs_site_events_total", "Site milestones.", &["event"]));
 static KAFKA_CLIENT_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "open_ahrefs_kafka_client_messages_total",
@@ -176,29 +126,18 @@ static ACTOR_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
         "open_ahrefs_actor_processing_seconds",
         "Time an actor spends on one unit of work: a message, a fetch, a batch or a frontier tick.",
     )
-    .buckets(vec![
-        0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    ]);
-    let histogram = HistogramVec::new(opts, &["actor"])
-        .unwrap_or_else(|e| panic!("invalid actor histogram: {e}"));
+    .buckets(vec![0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+    let histogram = HistogramVec::new(opts, &["actor"]).unwrap_or_else(|e| panic!("invalid actor histogram: {e}"));
     register(histogram)
 });
 static INGEST_IN_FLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let opts = Opts::new(
-        "open_ahrefs_ingest_in_flight",
-        "Consumed messages whose effect is not yet durable.",
-    );
-    let gauge = IntGaugeVec::new(opts, &["topic"])
-        .unwrap_or_else(|e| panic!("invalid in-flight gauge: {e}"));
+    let opts = Opts::new("open_ahrefs_ingest_in_flight", "Consumed messages whose effect is not yet durable.");
+    let gauge = IntGaugeVec::new(opts, &["topic"]).unwrap_or_else(|e| panic!("invalid in-flight gauge: {e}"));
     register(gauge)
 });
 static FRONTIER_URLS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
-    let opts = Opts::new(
-        "open_ahrefs_frontier_urls",
-        "URLs of each site by frontier state.",
-    );
-    let gauge = IntGaugeVec::new(opts, &["site", "state"])
-        .unwrap_or_else(|e| panic!("invalid frontier gauge: {e}"));
+    let opts = Opts::new("open_ahrefs_frontier_urls", "URLs of each site by frontier state.");
+    let gauge = IntGaugeVec::new(opts, &["site", "state"]).unwrap_or_else(|e| panic!("invalid frontier gauge: {e}"));
     register(gauge)
 });
 
@@ -242,11 +181,7 @@ pub fn init() {
     for kind in FetchErrorKind::ALL {
         ERRORS.with_label_values(&["fetch", kind.as_str()]);
     }
-    for (stage, code) in [
-        ("produce", "kafka"),
-        ("db_write", "database"),
-        ("frontier", "database"),
-    ] {
+    for (stage, code) in [("produce", "kafka"), ("db_write", "database"), ("frontier", "database")] {
         ERRORS.with_label_values(&[stage, code]);
     }
     for table in ["pages", "urls", "links"] {
@@ -297,9 +232,7 @@ pub struct ActorMessages {
 
 impl ActorMessages {
     pub fn emit(&self) {
-        ACTOR_MESSAGES
-            .with_label_values(&[self.actor.name(), self.direction])
-            .inc_by(self.count);
+        ACTOR_MESSAGES.with_label_values(&[self.actor.name(), self.direction]).inc_by(self.count);
     }
 }
 
@@ -311,9 +244,7 @@ pub struct ActorWorkDone {
 
 impl ActorWorkDone {
     pub fn emit(&self) {
-        ACTOR_SECONDS
-            .with_label_values(&[self.actor.name()])
-            .observe(self.elapsed.as_secs_f64());
+        ACTOR_SECONDS.with_label_values(&[self.actor.name()]).observe(self.elapsed.as_secs_f64());
     }
 }
 
@@ -325,9 +256,7 @@ pub struct IngestInFlight<'a> {
 
 impl IngestInFlight<'_> {
     pub fn emit(&self) {
-        INGEST_IN_FLIGHT
-            .with_label_values(&[self.topic])
-            .set(self.count as i64);
+        INGEST_IN_FLIGHT.with_label_values(&[self.topic]).set(self.count as i64);
     }
 }
 
@@ -344,22 +273,12 @@ pub struct KafkaClientStatistics<'a, L: Iterator<Item = (&'a str, i32, i64)>> {
 
 impl<'a, L: Iterator<Item = (&'a str, i32, i64)>> KafkaClientStatistics<'a, L> {
     pub fn emit(self) {
-        KAFKA_CLIENT_MESSAGES
-            .with_label_values(&[self.client, "tx"])
-            .inc_by(self.tx_messages);
-        KAFKA_CLIENT_MESSAGES
-            .with_label_values(&[self.client, "rx"])
-            .inc_by(self.rx_messages);
-        KAFKA_CLIENT_BYTES
-            .with_label_values(&[self.client, "tx"])
-            .inc_by(self.tx_bytes);
-        KAFKA_CLIENT_BYTES
-            .with_label_values(&[self.client, "rx"])
-            .inc_by(self.rx_bytes);
+        KAFKA_CLIENT_MESSAGES.with_label_values(&[self.client, "tx"]).inc_by(self.tx_messages);
+        KAFKA_CLIENT_MESSAGES.with_label_values(&[self.client, "rx"]).inc_by(self.rx_messages);
+        KAFKA_CLIENT_BYTES.with_label_values(&[self.client, "tx"]).inc_by(self.tx_bytes);
+        KAFKA_CLIENT_BYTES.with_label_values(&[self.client, "rx"]).inc_by(self.rx_bytes);
         for (topic, partition, lag) in self.lags {
-            KAFKA_CONSUMER_LAG
-                .with_label_values(&[self.client, topic, &partition.to_string()])
-                .set(lag);
+            KAFKA_CONSUMER_LAG.with_label_values(&[self.client, topic, &partition.to_string()]).set(lag);
         }
     }
 }
@@ -374,9 +293,7 @@ impl FrontierSize<'_> {
     pub fn emit(&self) {
         FRONTIER_URLS.reset();
         for (site, state, count) in self.rows {
-            FRONTIER_URLS
-                .with_label_values(&[site.as_str(), state.as_str()])
-                .set(*count);
+            FRONTIER_URLS.with_label_values(&[site.as_str(), state.as_str()]).set(*count);
         }
     }
 }
@@ -410,9 +327,7 @@ impl MessageRejected<'_> {
             self.offset,
             self.error
         );
-        KAFKA_REJECTED
-            .with_label_values(&[self.topic, self.error.code()])
-            .inc();
+        KAFKA_REJECTED.with_label_values(&[self.topic, self.error.code()]).inc();
     }
 }
 
@@ -490,9 +405,7 @@ impl PageFetched<'_> {
         );
         let class = status_class(self.status);
         PAGES_FETCHED.with_label_values(&[class]).inc();
-        FETCH_SECONDS
-            .with_label_values(&[class])
-            .observe(self.elapsed.as_secs_f64());
+        FETCH_SECONDS.with_label_values(&[class]).observe(self.elapsed.as_secs_f64());
         FETCHED_BYTES.inc_by(self.body_bytes);
     }
 }
@@ -512,12 +425,8 @@ impl FetchFailed<'_> {
             "fetch of {} failed ({}): {}", self.url, self.kind.as_str(), self.message
         );
         PAGES_FETCHED.with_label_values(&["error"]).inc();
-        FETCH_SECONDS
-            .with_label_values(&["error"])
-            .observe(self.elapsed.as_secs_f64());
-        ERRORS
-            .with_label_values(&["fetch", self.kind.as_str()])
-            .inc();
+        FETCH_SECONDS.with_label_values(&["error"]).observe(self.elapsed.as_secs_f64());
+        ERRORS.with_label_values(&["fetch", self.kind.as_str()]).inc();
     }
 }
 
@@ -551,15 +460,9 @@ impl BatchWritten {
             self.links,
             self.elapsed
         );
-        ROWS_WRITTEN
-            .with_label_values(&["pages"])
-            .inc_by(self.results as u64);
-        ROWS_WRITTEN
-            .with_label_values(&["urls"])
-            .inc_by(self.new_urls);
-        ROWS_WRITTEN
-            .with_label_values(&["links"])
-            .inc_by(self.links);
+        ROWS_WRITTEN.with_label_values(&["pages"]).inc_by(self.results as u64);
+        ROWS_WRITTEN.with_label_values(&["urls"]).inc_by(self.new_urls);
+        ROWS_WRITTEN.with_label_values(&["links"]).inc_by(self.links);
         BATCH_SECONDS.observe(self.elapsed.as_secs_f64());
         BATCH_RESULTS.observe(self.results as f64);
     }

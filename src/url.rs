@@ -19,22 +19,79 @@ pub enum UrlError {
 /// Parse an absolute http(s) URL as typed by a user and normalize it.
 pub fn parse_crawlable(input: &str) -> Result<Url, UrlError> {
     let trimmed = input.trim();
-    let url = Url::parse(trimmed).map_err(|e| UrlError::Parse {
-        input: trimmed.to_string(),
-        reason: e.to_string(),
-    })?;
+    let url = Url::parse(trimmed).map_err(|e| UrlError::Parse { input: trimmed.to_string(), reason: e.to_string() })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(UrlError::Scheme {
-            input: trimmed.to_string(),
-            scheme: url.scheme().to_string(),
-        });
+        return Err(UrlError::Scheme { input: trimmed.to_string(), scheme: url.scheme().to_string() });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(UrlError::NoHost {
-            input: trimmed.to_string(),
-        });
+        return Err(UrlError::NoHost { input: trimmed.to_string() });
     }
     Ok(normalize(url))
+}
+
+/// What the crawler does to URLs beyond normalization: which query parameters it drops
+/// and how long a URL may be.
+#[derive(Debug, Clone)]
+pub struct UrlPolicy {
+    /// Query parameter names to remove; a name ending in `*` is a prefix (`utm_*`).
+    pub drop_query_params: Vec<String>,
+    /// Longest URL kept, in bytes.
+    pub max_url_bytes: usize,
+}
+
+impl Default for UrlPolicy {
+    fn default() -> Self {
+        Self { drop_query_params: Vec::new(), max_url_bytes: 2048 }
+    }
+}
+
+impl UrlPolicy {
+    /// Resolve an `href` and apply the policy; `None` unless the result is http(s).
+    pub fn resolve(&self, base: &Url, href: &str) -> Option<Url> {
+        let mut url = resolve(base, href)?;
+        self.drop_params(&mut url);
+        Some(url)
+    }
+
+    /// Parse a user's URL and apply the policy.
+    pub fn parse(&self, input: &str) -> Result<Url, UrlError> {
+        let mut url = parse_crawlable(input)?;
+        self.drop_params(&mut url);
+        Ok(url)
+    }
+
+    fn drop_params(&self, url: &mut Url) {
+        if self.drop_query_params.is_empty() {
+            return;
+        }
+        let Some(query) = url.query() else { return };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                let name = pair.split('=').next().unwrap_or_default();
+                !self.drop_query_params.iter().any(|pattern| match pattern.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => name == pattern,
+                })
+            })
+            .collect();
+        let kept = kept.join("&");
+        url.set_query((!kept.is_empty()).then_some(kept.as_str()));
+    }
+}
+
+/// A host as people read it: internationalized names in Unicode, not punycode.
+pub fn display_host(host: &str) -> String {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => (name, Some(port)),
+        _ => (host, None),
+    };
+    let (unicode, result) = idna::domain_to_unicode(name);
+    let name = if result.is_ok() { unicode } else { name.to_string() };
+    match port {
+        Some(port) => format!("{name}:{port}"),
+        None => name,
+    }
 }
 
 /// Resolve an `href` against a base URL; `None` unless the result is http(s) with a host.
@@ -135,30 +192,18 @@ mod tests {
 
     #[test]
     fn normalize_dot_segments() {
-        assert_eq!(
-            norm("http://example.com/a/./b/../c"),
-            "http://example.com/a/c"
-        );
+        assert_eq!(norm("http://example.com/a/./b/../c"), "http://example.com/a/c");
     }
 
     #[test]
     fn normalize_percent_escapes() {
-        assert_eq!(
-            norm("http://example.com/%7euser/%2fx"),
-            "http://example.com/~user/%2Fx"
-        );
-        assert_eq!(
-            norm("http://example.com/?q=%41%3d"),
-            "http://example.com/?q=A%3D"
-        );
+        assert_eq!(norm("http://example.com/%7euser/%2fx"), "http://example.com/~user/%2Fx");
+        assert_eq!(norm("http://example.com/?q=%41%3d"), "http://example.com/?q=A%3D");
     }
 
     #[test]
     fn normalize_keeps_query_order() {
-        assert_eq!(
-            norm("http://example.com/?b=1&a=2"),
-            "http://example.com/?b=1&a=2"
-        );
+        assert_eq!(norm("http://example.com/?b=1&a=2"), "http://example.com/?b=1&a=2");
     }
 
     #[test]
@@ -169,37 +214,45 @@ mod tests {
 
     #[test]
     fn parse_rejects_other_schemes() {
-        assert!(matches!(
-            parse_crawlable("ftp://example.com/"),
-            Err(UrlError::Scheme { .. })
-        ));
-        assert!(matches!(
-            parse_crawlable("not a url"),
-            Err(UrlError::Parse { .. })
-        ));
-        assert!(matches!(
-            parse_crawlable("mailto:a@example.com"),
-            Err(UrlError::Scheme { .. })
-        ));
+        assert!(matches!(parse_crawlable("ftp://example.com/"), Err(UrlError::Scheme { .. })));
+        assert!(matches!(parse_crawlable("not a url"), Err(UrlError::Parse { .. })));
+        assert!(matches!(parse_crawlable("mailto:a@example.com"), Err(UrlError::Scheme { .. })));
     }
 
     #[test]
     fn resolve_relative_and_rejects_non_http() {
         let base = Url::parse("http://example.com/book/ch1.html").unwrap();
-        assert_eq!(
-            resolve(&base, "ch2.html#x").unwrap().as_str(),
-            "http://example.com/book/ch2.html"
-        );
-        assert_eq!(
-            resolve(&base, "../std/index.html").unwrap().as_str(),
-            "http://example.com/std/index.html"
-        );
-        assert_eq!(
-            resolve(&base, "#top").unwrap().as_str(),
-            "http://example.com/book/ch1.html"
-        );
+        assert_eq!(resolve(&base, "ch2.html#x").unwrap().as_str(), "http://example.com/book/ch2.html");
+        assert_eq!(resolve(&base, "../std/index.html").unwrap().as_str(), "http://example.com/std/index.html");
+        assert_eq!(resolve(&base, "#top").unwrap().as_str(), "http://example.com/book/ch1.html");
         assert!(resolve(&base, "mailto:x@example.com").is_none());
         assert!(resolve(&base, "javascript:void(0)").is_none());
+    }
+
+    #[test]
+    fn policy_drops_listed_params() {
+        let policy = UrlPolicy { drop_query_params: vec!["utm_*".into(), "ref".into()], ..UrlPolicy::default() };
+        let base = Url::parse("http://example.com/").unwrap();
+        let url = policy.resolve(&base, "/a?utm_source=x&id=3&ref=y&utm_medium=z").unwrap();
+        assert_eq!(url.as_str(), "http://example.com/a?id=3");
+        let url = policy.resolve(&base, "/b?utm_source=x").unwrap();
+        assert_eq!(url.as_str(), "http://example.com/b");
+    }
+
+    #[test]
+    fn default_policy_keeps_params() {
+        let base = Url::parse("http://example.com/").unwrap();
+        let url = UrlPolicy::default().resolve(&base, "/a?utm_source=x").unwrap();
+        assert_eq!(url.as_str(), "http://example.com/a?utm_source=x");
+    }
+
+    #[test]
+    fn idn_host_is_punycode_and_displayed_in_unicode() {
+        let url = parse_crawlable("http://пример.рф:8080/путь").unwrap();
+        assert_eq!(url.host_str(), Some("xn--e1afmkfd.xn--p1ai"));
+        assert_eq!(url.path(), "/%D0%BF%D1%83%D1%82%D1%8C");
+        assert_eq!(display_host(&site_host(&url)), "пример.рф:8080");
+        assert_eq!(display_host("127.0.0.1:80"), "127.0.0.1:80");
     }
 
     #[test]

@@ -35,8 +35,7 @@ fn dashboards_dir() -> PathBuf {
 /// Reads and parses every dashboard file, returning (file name, dashboard) pairs sorted by name.
 fn load_dashboards() -> Vec<(String, Value)> {
     let dir = dashboards_dir();
-    let entries =
-        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {} failed: {e}", dir.display()));
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("reading {} failed: {e}", dir.display()));
     let mut paths: Vec<PathBuf> = entries
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
@@ -47,8 +46,7 @@ fn load_dashboards() -> Vec<(String, Value)> {
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(&path).unwrap();
-            let dashboard = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
+            let dashboard = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not valid JSON: {e}"));
             (name, dashboard)
         })
         .collect()
@@ -68,18 +66,12 @@ fn is_loki(datasource: Option<&Value>) -> bool {
 /// are left out.
 fn prometheus_queries(dashboard: &Value) -> Vec<(String, String)> {
     let mut queries = Vec::new();
-    let mut panels: Vec<&Value> = dashboard["panels"]
-        .as_array()
-        .map(|p| p.iter().collect())
-        .unwrap_or_default();
+    let mut panels: Vec<&Value> = dashboard["panels"].as_array().map(|p| p.iter().collect()).unwrap_or_default();
     while let Some(panel) = panels.pop() {
         if let Some(nested) = panel["panels"].as_array() {
             panels.extend(nested);
         }
-        let location = format!(
-            "panel \"{}\"",
-            panel["title"].as_str().unwrap_or("(untitled)")
-        );
+        let location = format!("panel \"{}\"", panel["title"].as_str().unwrap_or("(untitled)"));
         for target in panel["targets"].as_array().into_iter().flatten() {
             let datasource = target.get("datasource").or(panel.get("datasource"));
             if is_loki(datasource) {
@@ -90,18 +82,11 @@ fn prometheus_queries(dashboard: &Value) -> Vec<(String, String)> {
             }
         }
     }
-    for variable in dashboard["templating"]["list"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
         if variable["type"] != "query" || is_loki(variable.get("datasource")) {
             continue;
         }
-        let query = variable["query"]["query"]
-            .as_str()
-            .or(variable["query"].as_str())
-            .unwrap_or("");
+        let query = variable["query"]["query"].as_str().or(variable["query"].as_str()).unwrap_or("");
         if let Some(expr) = variable_expression(query) {
             let name = variable["name"].as_str().unwrap_or("?");
             queries.push((format!("variable ${name}"), expr));
@@ -115,10 +100,7 @@ fn prometheus_queries(dashboard: &Value) -> Vec<(String, String)> {
 /// for `label_values(label)`, which names no metric.
 fn variable_expression(query: &str) -> Option<String> {
     let query = query.trim();
-    if let Some(inner) = query
-        .strip_prefix("query_result(")
-        .and_then(|rest| rest.strip_suffix(')'))
-    {
+    if let Some(inner) = query.strip_prefix("query_result(").and_then(|rest| rest.strip_suffix(')')) {
         return Some(inner.to_string());
     }
     let inner = query.strip_prefix("label_values(")?.strip_suffix(')')?;
@@ -146,19 +128,10 @@ fn top_level_comma(text: &str) -> Option<usize> {
 }
 
 /// Keywords that take a parenthesized list of label names, which are not metrics.
-const LABEL_LIST_KEYWORDS: &[&str] = &[
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-];
+const LABEL_LIST_KEYWORDS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
 
 /// Binary operators and literals spelled as words.
-const WORD_KEYWORDS: &[&str] = &[
-    "and", "or", "unless", "bool", "offset", "atan2", "inf", "nan",
-];
+const WORD_KEYWORDS: &[&str] = &["and", "or", "unless", "bool", "offset", "atan2", "inf", "nan"];
 
 /// Returns the metric names of a PromQL expression.
 ///
@@ -185,13 +158,9 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             }
         } else if c == '$' {
             i = skip_variable(&chars, i);
-        } else if c.is_ascii_digit()
-            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
-        {
+        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
             // Numbers, durations (5m30s), hex literals and exponents.
-            while i < chars.len()
-                && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_')
-            {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_') {
                 i += 1;
             }
         } else if is_identifier_start(c) {
@@ -230,10 +199,7 @@ fn starts_with_grouping(chars: &[char]) -> bool {
     ["by", "without"].iter().any(|keyword| {
         let length = keyword.len();
         chars.len() > length
-            && chars[..length]
-                .iter()
-                .collect::<String>()
-                .eq_ignore_ascii_case(keyword)
+            && chars[..length].iter().collect::<String>().eq_ignore_ascii_case(keyword)
             && !is_identifier_char(chars[length])
     })
 }
@@ -344,9 +310,7 @@ impl Exposition {
             ("_sum", &["histogram", "summary"]),
             ("_count", &["histogram", "summary"]),
         ] {
-            let declared = name
-                .strip_suffix(suffix)
-                .and_then(|base| self.types.get(base));
+            let declared = name.strip_suffix(suffix).and_then(|base| self.types.get(base));
             if declared.is_some_and(|kind| kinds.contains(&kind.as_str())) {
                 return true;
             }
@@ -362,11 +326,7 @@ fn dashboard_metric_uses() -> Vec<MetricUse> {
     for (file, dashboard) in load_dashboards() {
         for (location, expr) in prometheus_queries(&dashboard) {
             for metric in metric_names(&expr) {
-                uses.insert(MetricUse {
-                    dashboard: file.clone(),
-                    location: location.clone(),
-                    metric,
-                });
+                uses.insert(MetricUse { dashboard: file.clone(), location: location.clone(), metric });
             }
         }
     }
@@ -390,16 +350,10 @@ fn publish_undecodable_result(topic: &str) {
         .create()
         .expect("creating a Kafka producer failed");
     producer
-        .send(
-            BaseRecord::to(topic)
-                .key("127.0.0.1")
-                .payload("this is not a fetch result"),
-        )
+        .send(BaseRecord::to(topic).key("127.0.0.1").payload("this is not a fetch result"))
         .map_err(|(error, _)| error)
         .unwrap_or_else(|e| panic!("queueing a message for {topic} failed: {e}"));
-    producer
-        .flush(Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("producing to {topic} failed: {e}"));
+    producer.flush(Duration::from_secs(10)).unwrap_or_else(|e| panic!("producing to {topic} failed: {e}"));
 }
 
 fn fixture_routes() -> HashMap<String, Canned> {
@@ -413,10 +367,7 @@ fn fixture_routes() -> HashMap<String, Canned> {
             </body></html>"#,
         ),
     );
-    routes.insert(
-        "/a.html".to_string(),
-        Canned::html(r#"<title>A</title><a href="/">Home</a>"#),
-    );
+    routes.insert("/a.html".to_string(), Canned::html(r#"<title>A</title><a href="/">Home</a>"#));
     routes.insert("/moved".to_string(), Canned::redirect(301, "/a.html"));
     let mut broken = Canned::html("<h1>Internal error</h1>");
     broken.status = 500;
@@ -427,11 +378,7 @@ fn fixture_routes() -> HashMap<String, Canned> {
 #[test]
 fn dashboard_metrics_exist_in_cluster() {
     let uses = dashboard_metric_uses();
-    assert!(
-        !uses.is_empty(),
-        "no PromQL metric found in {}",
-        dashboards_dir().display()
-    );
+    assert!(!uses.is_empty(), "no PromQL metric found in {}", dashboards_dir().display());
 
     let server = FixtureServer::start(None, fixture_routes(), Duration::ZERO);
     // One scraper, so that the scraper whose metrics are read did every fetch.
@@ -452,20 +399,15 @@ fn dashboard_metrics_exist_in_cluster() {
     let missing = loop {
         let mut exposition = Exposition::parse(&fetch_text(&format!("{}/metrics", cluster.api)));
         exposition.add(&fetch_text(scraper_metrics));
-        let missing: Vec<&MetricUse> = uses
-            .iter()
-            .filter(|u| !exposition.contains(&u.metric))
-            .collect();
+        let missing: Vec<&MetricUse> = uses.iter().filter(|u| !exposition.contains(&u.metric)).collect();
         if missing.is_empty() || Instant::now() >= deadline {
             break missing;
         }
         thread::sleep(Duration::from_secs(1));
     };
 
-    let report: Vec<String> = missing
-        .iter()
-        .map(|u| format!("  {}: {}: {}", u.dashboard, u.location, u.metric))
-        .collect();
+    let report: Vec<String> =
+        missing.iter().map(|u| format!("  {}: {}: {}", u.dashboard, u.location, u.metric)).collect();
     let distinct: BTreeSet<&str> = missing.iter().map(|u| u.metric.as_str()).collect();
     assert!(
         missing.is_empty(),
@@ -481,36 +423,18 @@ fn dashboard_metrics_exist_in_cluster() {
 fn every_dashboard_has_queries() {
     let dashboards = load_dashboards();
     let names: Vec<&str> = dashboards.iter().map(|(name, _)| name.as_str()).collect();
-    for expected in [
-        "admin-api.json",
-        "crawl-overview.json",
-        "database.json",
-        "kafka.json",
-        "logs.json",
-    ] {
-        assert!(
-            names.contains(&expected),
-            "{expected} is missing from {}",
-            dashboards_dir().display()
-        );
+    for expected in ["admin-api.json", "crawl-overview.json", "database.json", "kafka.json", "logs.json"] {
+        assert!(names.contains(&expected), "{expected} is missing from {}", dashboards_dir().display());
     }
     for (name, dashboard) in &dashboards {
         if name == "logs.json" {
             continue;
         }
-        let metrics: BTreeSet<String> = prometheus_queries(dashboard)
-            .iter()
-            .flat_map(|(_, expr)| metric_names(expr))
-            .collect();
+        let metrics: BTreeSet<String> =
+            prometheus_queries(dashboard).iter().flat_map(|(_, expr)| metric_names(expr)).collect();
         assert!(!metrics.is_empty(), "{name} names no metric");
-        let foreign: Vec<&String> = metrics
-            .iter()
-            .filter(|m| !m.starts_with("open_ahrefs_"))
-            .collect();
-        assert!(
-            foreign.is_empty(),
-            "{name} names metrics outside the open_ahrefs_ namespace: {foreign:?}"
-        );
+        let foreign: Vec<&String> = metrics.iter().filter(|m| !m.starts_with("open_ahrefs_")).collect();
+        assert!(foreign.is_empty(), "{name} names metrics outside the open_ahrefs_ namespace: {foreign:?}");
     }
 }
 
@@ -526,19 +450,10 @@ fn metric_names_skip_functions_labels_and_variables() {
             r#"histogram_quantile(0.95, sum by (le, endpoint) (rate(http_seconds_bucket{endpoint=~"$endpoint", status=~"5.."}[5m])))"#,
             &["http_seconds_bucket"],
         ),
-        (
-            "sum(rate(a_sum[1m])) / sum(rate(a_count[1m]))",
-            &["a_count", "a_sum"],
-        ),
-        (
-            "a and on (instance) b or ignoring(x) group_left(y) c unless d",
-            &["a", "b", "c", "d"],
-        ),
+        ("sum(rate(a_sum[1m])) / sum(rate(a_count[1m]))", &["a_count", "a_sum"]),
+        ("a and on (instance) b or ignoring(x) group_left(y) c unless d", &["a", "b", "c", "d"]),
         ("x > bool 1e3 offset 5m", &["x"]),
-        (
-            r#"sum without(instance) (job:rate5m{label="}", other='by(x)'})"#,
-            &["job:rate5m"],
-        ),
+        (r#"sum without(instance) (job:rate5m{label="}", other='by(x)'})"#, &["job:rate5m"]),
         ("max_over_time(deriv(g[1h:5m])[30m:]) @ start()", &["g"]),
         ("count(z) by (site)", &["z"]),
         ("-inf + NaN * 0x1F", &[]),
@@ -556,15 +471,9 @@ fn variable_expression_takes_label_values_selector() {
         variable_expression("label_values(open_ahrefs_frontier_urls, site)").as_deref(),
         Some("open_ahrefs_frontier_urls")
     );
-    assert_eq!(
-        variable_expression(r#"label_values(m{a="x,y"}, b)"#).as_deref(),
-        Some(r#"m{a="x,y"}"#)
-    );
+    assert_eq!(variable_expression(r#"label_values(m{a="x,y"}, b)"#).as_deref(), Some(r#"m{a="x,y"}"#));
     assert_eq!(variable_expression("label_values(site)"), None);
-    assert_eq!(
-        variable_expression("query_result(topk(5, m))").as_deref(),
-        Some("topk(5, m)")
-    );
+    assert_eq!(variable_expression("query_result(topk(5, m))").as_deref(), Some("topk(5, m)"));
 }
 
 #[test]
@@ -575,21 +484,12 @@ fn exposition_contains_histogram_series() {
     );
     assert!(exposition.contains("h"));
     assert!(exposition.contains("h_bucket"));
-    assert!(
-        exposition.contains("h_sum"),
-        "a declared histogram has a _sum series"
-    );
+    assert!(exposition.contains("h_sum"), "a declared histogram has a _sum series");
     assert!(exposition.contains("h_count"));
     assert!(exposition.contains("s_sum"));
-    assert!(
-        !exposition.contains("s_bucket"),
-        "a summary has no _bucket series"
-    );
+    assert!(!exposition.contains("s_bucket"), "a summary has no _bucket series");
     assert!(exposition.contains("c_total"));
-    assert!(
-        !exposition.contains("c_bucket"),
-        "a counter has no _bucket series"
-    );
+    assert!(!exposition.contains("c_bucket"), "a counter has no _bucket series");
     assert!(exposition.contains("plain"));
     assert!(!exposition.contains("absent"));
 }

@@ -37,7 +37,9 @@ fn fixture_routes() -> HashMap<String, Canned> {
     );
     routes.insert(
         "/b.html".to_string(),
-        Canned::html(r##"<title>B</title><meta name="robots" content="noindex, nofollow"><a href="/a.html#x">A again</a>"##),
+        Canned::html(
+            r##"<title>B</title><meta name="robots" content="noindex, nofollow"><a href="/a.html#x">A again</a>"##,
+        ),
     );
     routes.insert("/moved".to_string(), Canned::redirect(301, "/a.html"));
     routes
@@ -51,31 +53,18 @@ fn fixture_site_counts_facts_and_backlinks() {
     let site = cluster.wait_done(id, Duration::from_secs(120));
 
     assert_eq!(site["urls_fetched"], 5, "{site}");
-    assert_eq!(
-        site["responses"],
-        json!({"2xx": 3, "3xx": 1, "4xx": 1, "5xx": 0, "error": 0})
-    );
+    assert_eq!(site["responses"], json!({"2xx": 3, "3xx": 1, "4xx": 1, "5xx": 0, "error": 0}));
     // Home: a, b, missing, external, #top; A: home, b, b, moved; B: a.
     assert_eq!(site["links"], 10);
     assert_eq!(site["host"], format!("127.0.0.1:{}", server.port));
 
     let (_, pages) = cluster.get(&format!("/api/v1/pages?site_id={id}&status=2xx"));
-    let home = pages["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["url"] == server.url("/"))
-        .unwrap();
+    let home = pages["items"].as_array().unwrap().iter().find(|p| p["url"] == server.url("/")).unwrap();
     assert_eq!(home["title"], "Fixture home");
     assert_eq!(home["h1"], "Welcome");
     assert_eq!(home["meta_description"], "The home page");
     assert_eq!(home["canonical"], server.url("/"));
-    let b = pages["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["url"] == server.url("/b.html"))
-        .unwrap();
+    let b = pages["items"].as_array().unwrap().iter().find(|p| p["url"] == server.url("/b.html")).unwrap();
     assert_eq!(b["noindex"], true);
     assert_eq!(b["nofollow"], true);
 
@@ -85,30 +74,16 @@ fn fixture_site_counts_facts_and_backlinks() {
     let (_, backlinks) = cluster.get(&format!("/api/v1/backlinks?url={}", server.url("/b.html")));
     let items = backlinks["items"].as_array().unwrap();
     assert_eq!(items.len(), 3, "{backlinks}");
-    let from_home = items
-        .iter()
-        .find(|l| l["source_url"] == server.url("/"))
-        .unwrap();
+    let from_home = items.iter().find(|l| l["source_url"] == server.url("/")).unwrap();
     assert_eq!(from_home["anchor_text"], "Page B");
     assert_eq!(from_home["nofollow"], true);
     assert_eq!(from_home["href"], "b.html");
     assert_eq!(from_home["source_title"], "Fixture home");
 
-    let external_state = common::psql(
-        &cluster.database_url,
-        "SELECT state FROM urls WHERE url = 'https://example.org/page'",
-    );
+    let external_state =
+        common::psql(&cluster.database_url, "SELECT state FROM urls WHERE url = 'https://example.org/page'");
     assert_eq!(external_state, "external");
-    assert_eq!(
-        server
-            .requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, path)| path == "/b.html")
-            .count(),
-        1
-    );
+    assert_eq!(server.requests.lock().unwrap().iter().filter(|(_, path)| path == "/b.html").count(), 1);
     cluster.assert_no_duplicates();
 }
 
@@ -121,29 +96,18 @@ fn api_rejects_bad_input() {
         .send_string(body)
     {
         Ok(response) => (response.status(), response.into_json::<Value>().unwrap()),
-        Err(ureq::Error::Status(status, response)) => {
-            (status, response.into_json::<Value>().unwrap())
-        }
+        Err(ureq::Error::Status(status, response)) => (status, response.into_json::<Value>().unwrap()),
         Err(e) => panic!("{e}"),
     };
 
     let (status, body) = post(r#"{"url": "ftp://example.org/"}"#);
     assert_eq!(status, 422);
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("only http and https"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("only http and https"), "{body}");
     let (status, _) = post(r#"{"url": "not a url"}"#);
     assert_eq!(status, 422);
     let (status, body) = post(r#"{"url": 5"#);
     assert_eq!(status, 422);
-    assert!(
-        body["error"].as_str().unwrap().contains("invalid JSON"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("invalid JSON"), "{body}");
 
     let (status, created) = post(&json!({ "url": server.url("/") }).to_string());
     assert_eq!(status, 201);
@@ -159,10 +123,7 @@ fn api_rejects_bad_input() {
     assert_eq!(status, 422);
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
 
-    let addurl = |url: &str| match ureq::get(&format!("{}/crudtask/addurl", cluster.api))
-        .query("url", url)
-        .call()
-    {
+    let addurl = |url: &str| match ureq::get(&format!("{}/crudtask/addurl", cluster.api)).query("url", url).call() {
         Ok(response) => response.into_string().unwrap(),
         Err(ureq::Error::Status(_, response)) => response.into_string().unwrap(),
         Err(e) => panic!("{e}"),
@@ -186,18 +147,12 @@ fn rust_book_matches_independent_count() {
     assert_eq!(site["urls_fetched"], expected["urls_fetched"], "{site}");
     assert_eq!(site["responses"], expected["responses"]);
     assert_eq!(site["links"], expected["links"]);
-    assert!(
-        expected["urls_fetched"].as_i64().unwrap() > 100,
-        "the book should have more than 100 pages"
-    );
+    assert!(expected["urls_fetched"].as_i64().unwrap() > 100, "the book should have more than 100 pages");
 
     // Backlinks of one chapter equal the independent count of links pointing at it.
     let chapter = server.url("/ch04-01-what-is-ownership.html");
     let (_, backlinks) = cluster.get(&format!("/api/v1/backlinks?url={chapter}&limit=1000"));
-    assert_eq!(
-        backlinks["items"].as_array().unwrap().len() as i64,
-        expected["inlinks"][&chapter].as_i64().unwrap()
-    );
+    assert_eq!(backlinks["items"].as_array().unwrap().len() as i64, expected["inlinks"][&chapter].as_i64().unwrap());
     cluster.assert_no_duplicates();
 }
 
@@ -205,32 +160,19 @@ fn rust_book_matches_independent_count() {
 fn scraper_killed_mid_crawl_still_completes() {
     let book = rust_book_dir();
     // A small delay per request keeps the crawl running long enough to kill a scraper in it.
-    let server = FixtureServer::start(
-        Some(book.clone()),
-        HashMap::new(),
-        Duration::from_millis(20),
-    );
+    let server = FixtureServer::start(Some(book.clone()), HashMap::new(), Duration::from_millis(20));
     let seed = server.url("/index.html");
     let expected = independent_count(&book, &seed);
 
-    let mut cluster = Cluster::start(
-        "sigkill",
-        2,
-        &[("LEASE_SECONDS", "5"), ("SCRAPER_CONCURRENCY", "8")],
-    );
+    let mut cluster = Cluster::start("sigkill", 2, &[("LEASE_SECONDS", "5"), ("SCRAPER_CONCURRENCY", "8")]);
     let id = cluster.add_site(&seed);
     let started = Instant::now();
     while cluster.site(id)["urls_fetched"].as_i64().unwrap() < 20 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "crawl did not start"
-        );
+        assert!(started.elapsed() < Duration::from_secs(120), "crawl did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
     // One host's URLs share one partition, so only one scraper has work: kill that one.
-    let busy = (0..2)
-        .find(|&i| scraper_fetches(&cluster, i) > 0)
-        .expect("no scraper has fetched anything");
+    let busy = (0..2).find(|&i| scraper_fetches(&cluster, i) > 0).expect("no scraper has fetched anything");
     cluster.kill_scraper(busy);
 
     let site = cluster.wait_done(id, Duration::from_secs(300));
@@ -246,30 +188,18 @@ fn duplicate_and_poison_messages_change_nothing() {
     let cluster = Cluster::start("redelivery", 1, &[]);
     let id = cluster.add_site(&server.url("/"));
     cluster.wait_done(id, Duration::from_secs(120));
-    let counts = |c: &Cluster| {
-        ["urls", "pages", "links"]
-            .map(|table| c.sql_count(&format!("SELECT count(*) FROM {table}")))
-    };
+    let counts =
+        |c: &Cluster| ["urls", "pages", "links"].map(|table| c.sql_count(&format!("SELECT count(*) FROM {table}")));
     let before = counts(&cluster);
     let metrics_url = format!("{}/metrics", cluster.api);
     let written = || {
-        let metrics = ureq::get(&metrics_url)
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap();
-        metric_sum(
-            &metrics,
-            "open_ahrefs_db_rows_written_total{table=\"pages\"}",
-        )
+        let metrics = ureq::get(&metrics_url).call().unwrap().into_string().unwrap();
+        metric_sum(&metrics, "open_ahrefs_db_rows_written_total{table=\"pages\"}")
     };
     let written_before = written();
 
     // Replay the home page's stored result as the scraper would publish it, plus garbage.
-    let url_id = cluster.sql_count(&format!(
-        "SELECT id FROM urls WHERE url = '{}'",
-        server.url("/")
-    ));
+    let url_id = cluster.sql_count(&format!("SELECT id FROM urls WHERE url = '{}'", server.url("/")));
     let result = json!({
         "schema_version": 1, "url_id": url_id, "site_id": id, "url": server.url("/"), "depth": 0,
         "leased_at": "2026-01-01T00:00:00Z", "fetched_at": "2026-01-01T00:00:01Z", "response_time_ms": 3,
@@ -280,66 +210,37 @@ fn duplicate_and_poison_messages_change_nothing() {
             "links": [{"href": "/a.html", "url": server.url("/a.html"), "anchor_text": "Page A",
                        "nofollow": false, "ugc": false, "sponsored": false}]}
     });
-    let producer: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", common::required_env("KAFKA_BROKERS"))
-        .create()
-        .unwrap();
-    let payloads = [
-        result.to_string(),
-        result.to_string(),
-        "{not json".to_string(),
-        r#"{"schema_version": 99}"#.to_string(),
-    ];
+    let producer: rdkafka::producer::BaseProducer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", common::required_env("KAFKA_BROKERS")).create().unwrap();
+    let payloads =
+        [result.to_string(), result.to_string(), "{not json".to_string(), r#"{"schema_version": 99}"#.to_string()];
     for payload in &payloads {
-        producer
-            .send(
-                rdkafka::producer::BaseRecord::to(&cluster.topic_res)
-                    .key("127.0.0.1")
-                    .payload(payload),
-            )
-            .unwrap();
+        producer.send(rdkafka::producer::BaseRecord::to(&cluster.topic_res).key("127.0.0.1").payload(payload)).unwrap();
     }
     rdkafka::producer::Producer::flush(&producer, Duration::from_secs(10)).unwrap();
 
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let metrics = ureq::get(&metrics_url)
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap();
+        let metrics = ureq::get(&metrics_url).call().unwrap().into_string().unwrap();
         let rejected: u64 = metric_sum(&metrics, "open_ahrefs_kafka_messages_rejected_total");
         if rejected >= 2 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "poison messages were not rejected:\n{metrics}"
-        );
+        assert!(Instant::now() < deadline, "poison messages were not rejected:\n{metrics}");
         std::thread::sleep(Duration::from_millis(200));
     }
     while written() <= written_before {
-        assert!(
-            Instant::now() < deadline,
-            "the replayed result was not written"
-        );
+        assert!(Instant::now() < deadline, "the replayed result was not written");
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(counts(&cluster), before);
     cluster.assert_no_duplicates();
-    let stale_title = common::psql(
-        &cluster.database_url,
-        &format!("SELECT title FROM pages WHERE url_id = {url_id}"),
-    );
+    let stale_title = common::psql(&cluster.database_url, &format!("SELECT title FROM pages WHERE url_id = {url_id}"));
     assert_eq!(stale_title, "Fixture home");
 }
 
 fn scraper_fetches(cluster: &Cluster, index: usize) -> u64 {
-    let metrics = ureq::get(&cluster.scraper_metrics[index])
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = ureq::get(&cluster.scraper_metrics[index]).call().unwrap().into_string().unwrap();
     metric_sum(&metrics, "open_ahrefs_pages_fetched_total")
 }
 
@@ -371,18 +272,12 @@ fn scraper_waits_for_unreachable_broker() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
         .arg("scraper")
         .env("KAFKA_BROKERS", "127.0.0.1:1")
-        .env(
-            "SCRAPER_METRICS_LISTEN",
-            format!("127.0.0.1:{}", common::free_port()),
-        )
+        .env("SCRAPER_METRICS_LISTEN", format!("127.0.0.1:{}", common::free_port()))
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(4));
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "the scraper exited instead of waiting for the broker"
-    );
+    assert!(child.try_wait().unwrap().is_none(), "the scraper exited instead of waiting for the broker");
     let status = common::terminate(&mut child).expect("the scraper did not stop on SIGTERM");
     assert!(status.success());
     let text = std::fs::read_to_string(&log).unwrap();

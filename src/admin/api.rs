@@ -13,6 +13,13 @@ use crate::metrics::SiteAdded;
 const MAX_LIMIT: i64 = 1000;
 const DEFAULT_LIMIT: i64 = 100;
 
+/// Settings the API handlers read.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub url_policy: crate::url::UrlPolicy,
+    pub max_redirect_hops: usize,
+}
+
 /// An API error: a status and a message for the caller, always as `{"error": "..."}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -52,31 +59,22 @@ impl ResponseError for ApiError {
 
 /// Register every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(64 * 1024)
-            .error_handler(|err, _req| {
-                let message = format!("invalid JSON body: {err}");
-                InternalError::from_response(
-                    err,
-                    HttpResponse::UnprocessableEntity().json(json!({ "error": message })),
-                )
-                .into()
-            }),
-    )
+    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
+        let message = format!("invalid JSON body: {err}");
+        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
+    }))
     .app_data(web::QueryConfig::default().error_handler(|err, _req| {
         let message = format!("invalid query string: {err}");
-        InternalError::from_response(
-            err,
-            HttpResponse::UnprocessableEntity().json(json!({ "error": message })),
-        )
-        .into()
+        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
     }))
     .service(
         web::scope("/api/v1")
             .route("/sites", web::post().to(create_site))
             .route("/sites", web::get().to(list_sites))
             .route("/sites/{id}", web::get().to(get_site))
+            .route("/sites/{id}/recrawl", web::post().to(recrawl_site))
+            .route("/urls", web::get().to(list_urls))
+            .route("/redirects", web::get().to(get_redirects))
             .route("/pages", web::get().to(list_pages))
             .route("/backlinks", web::get().to(list_backlinks)),
     )
@@ -91,23 +89,18 @@ struct NewSite {
 
 async fn create_site(
     pool: web::Data<PgPool>,
+    settings: web::Data<ApiSettings>,
     body: web::Json<NewSite>,
 ) -> Result<HttpResponse, ApiError> {
-    let seed =
-        crate::url::parse_crawlable(&body.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let seed = settings.url_policy.parse(&body.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
     match sites::add_site(&pool, &seed).await {
         Ok(site) => {
-            SiteAdded {
-                id: site.id,
-                host: &site.host,
-            }
-            .emit();
+            SiteAdded { id: site.id, host: &site.host }.emit();
             Ok(HttpResponse::Created().json(site))
         }
-        Err(AddSiteError::Exists { id, host }) => Err(ApiError::Conflict {
-            message: format!("a site for host {host} already exists"),
-            id,
-        }),
+        Err(AddSiteError::Exists { id, host }) => {
+            Err(ApiError::Conflict { message: format!("a site for host {host} already exists"), id })
+        }
         Err(AddSiteError::Database(e)) => Err(e.into()),
     }
 }
@@ -116,14 +109,61 @@ async fn list_sites(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sites::list_sites(&pool).await?))
 }
 
-async fn get_site(
-    pool: web::Data<PgPool>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn recrawl_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "site id")?;
-    let site = sites::site_progress(&pool, id)
+    let queued = sites::recrawl(&pool, id).await?.ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
+    log::info!(site_id = id; "site {id} recrawl requested: {queued} URLs queued");
+    Ok(HttpResponse::Accepted().json(json!({ "id": id, "urls_queued": queued })))
+}
+
+#[derive(Deserialize)]
+struct UrlsQuery {
+    site_id: String,
+    state: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_urls(pool: web::Data<PgPool>, query: web::Query<UrlsQuery>) -> Result<HttpResponse, ApiError> {
+    let site_id = parse_id(&query.site_id, "site_id")?;
+    let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(state @ ("external" | "pending" | "queued" | "fetched" | "blocked" | "skipped")) => Some(state),
+        Some(other) => {
+            return Err(ApiError::Invalid(format!(
+                "state must be one of pending, queued, fetched, blocked, skipped, external; got '{other}'"
+            )))
+        }
+    };
+    let limit = parse_limit(query.limit.as_deref())?;
+    let after = parse_cursor(query.cursor.as_deref())?;
+
+    let items = read::urls(&pool, site_id, state, after, limit).await?;
+    let next_cursor = next_cursor(items.len(), limit, items.last().map(|u| u.url_id));
+    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+struct RedirectQuery {
+    url: String,
+}
+
+async fn get_redirects(
+    pool: web::Data<PgPool>,
+    settings: web::Data<ApiSettings>,
+    query: web::Query<RedirectQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let url = settings.url_policy.parse(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let chain = read::redirect_chain(&pool, url.as_str(), settings.max_redirect_hops)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("{url} has not been seen")))?;
+    Ok(HttpResponse::Ok().json(chain))
+}
+
+async fn get_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&path, "site id")?;
+    let site =
+        sites::site_progress(&pool, id).await?.ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
     Ok(HttpResponse::Ok().json(site))
 }
 
@@ -135,10 +175,7 @@ struct PagesQuery {
     cursor: Option<String>,
 }
 
-async fn list_pages(
-    pool: web::Data<PgPool>,
-    query: web::Query<PagesQuery>,
-) -> Result<HttpResponse, ApiError> {
+async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> Result<HttpResponse, ApiError> {
     let site_id = parse_id(&query.site_id, "site_id")?;
     let status = parse_status(query.status.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
@@ -158,17 +195,16 @@ struct BacklinksQuery {
 
 async fn list_backlinks(
     pool: web::Data<PgPool>,
+    settings: web::Data<ApiSettings>,
     query: web::Query<BacklinksQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let target =
-        crate::url::parse_crawlable(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let target = settings.url_policy.parse(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let limit = parse_limit(query.limit.as_deref())?;
     let after = parse_cursor(query.cursor.as_deref())?;
 
     let items = read::backlinks_of_url(&pool, target.as_str(), after, limit).await?;
     let next_cursor = next_cursor(items.len(), limit, items.last().map(|l| l.link_id));
-    Ok(HttpResponse::Ok()
-        .json(json!({ "target": target.as_str(), "items": items, "next_cursor": next_cursor })))
+    Ok(HttpResponse::Ok().json(json!({ "target": target.as_str(), "items": items, "next_cursor": next_cursor })))
 }
 
 #[derive(Deserialize)]
@@ -177,35 +213,22 @@ struct AddUrlQuery {
 }
 
 /// The Python version's endpoint: plain-text `OK`, `ERROR parse` or `ERROR idempotence`.
-async fn add_url(pool: web::Data<PgPool>, req: HttpRequest) -> HttpResponse {
-    let url = web::Query::<AddUrlQuery>::from_query(req.query_string())
-        .ok()
-        .and_then(|q| q.into_inner().url);
-    let Some(seed) = url
-        .as_deref()
-        .and_then(|u| crate::url::parse_crawlable(u).ok())
-    else {
-        return HttpResponse::UnprocessableEntity()
-            .content_type("text/plain")
-            .body("ERROR parse");
+async fn add_url(pool: web::Data<PgPool>, settings: web::Data<ApiSettings>, req: HttpRequest) -> HttpResponse {
+    let url = web::Query::<AddUrlQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().url);
+    let Some(seed) = url.as_deref().and_then(|u| settings.url_policy.parse(u).ok()) else {
+        return HttpResponse::UnprocessableEntity().content_type("text/plain").body("ERROR parse");
     };
     match sites::add_site(&pool, &seed).await {
         Ok(site) => {
-            SiteAdded {
-                id: site.id,
-                host: &site.host,
-            }
-            .emit();
+            SiteAdded { id: site.id, host: &site.host }.emit();
             HttpResponse::Ok().content_type("text/plain").body("OK")
         }
-        Err(AddSiteError::Exists { .. }) => HttpResponse::Conflict()
-            .content_type("text/plain")
-            .body("ERROR idempotence"),
+        Err(AddSiteError::Exists { .. }) => {
+            HttpResponse::Conflict().content_type("text/plain").body("ERROR idempotence")
+        }
         Err(AddSiteError::Database(error)) => {
             log::error!("addurl failed on the database: {error}");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("ERROR database")
+            HttpResponse::ServiceUnavailable().content_type("text/plain").body("ERROR database")
         }
     }
 }
@@ -213,9 +236,7 @@ async fn add_url(pool: web::Data<PgPool>, req: HttpRequest) -> HttpResponse {
 async fn healthz(pool: web::Data<PgPool>) -> HttpResponse {
     match sqlx::query("SELECT 1").execute(pool.get_ref()).await {
         Ok(_) => HttpResponse::Ok().body("ok"),
-        Err(error) => {
-            HttpResponse::ServiceUnavailable().body(format!("database unavailable: {error}"))
-        }
+        Err(error) => HttpResponse::ServiceUnavailable().body(format!("database unavailable: {error}")),
     }
 }
 
@@ -233,28 +254,23 @@ fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|n| (1..=MAX_LIMIT).contains(n))
-        .ok_or_else(|| {
-            ApiError::Invalid(format!(
-                "limit must be an integer from 1 to {MAX_LIMIT}, got '{raw}'"
-            ))
-        })
+        .ok_or_else(|| ApiError::Invalid(format!("limit must be an integer from 1 to {MAX_LIMIT}, got '{raw}'")))
 }
 
 /// Cursors are the last id of the previous page, so that paging is stable while rows are added.
 fn parse_cursor(raw: Option<&str>) -> Result<i64, ApiError> {
     match raw {
         None | Some("") => Ok(0),
-        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::Invalid(format!("cursor '{raw}' is not one this API returned"))
-        }),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::Invalid(format!("cursor '{raw}' is not one this API returned"))),
     }
 }
 
 fn next_cursor(returned: usize, limit: i64, last_id: Option<i64>) -> Option<String> {
-    (returned as i64 == limit)
-        .then_some(last_id)
-        .flatten()
-        .map(|id| id.to_string())
+    (returned as i64 == limit).then_some(last_id).flatten().map(|id| id.to_string())
 }
 
 /// `200` (exact), `4xx` (class) or `error` (no response).
@@ -263,26 +279,15 @@ fn parse_status(raw: Option<&str>) -> Result<StatusFilter, ApiError> {
         return Ok(StatusFilter::Any);
     };
     let invalid = || {
-        ApiError::Invalid(format!(
-            "status must be a code such as 404, a class such as 4xx, or 'error'; got '{raw}'"
-        ))
+        ApiError::Invalid(format!("status must be a code such as 404, a class such as 4xx, or 'error'; got '{raw}'"))
     };
     if raw.eq_ignore_ascii_case("error") {
         return Ok(StatusFilter::Error);
     }
     if let Some(class) = raw.strip_suffix("xx").or_else(|| raw.strip_suffix("XX")) {
-        return class
-            .parse::<i16>()
-            .ok()
-            .filter(|c| (1..=5).contains(c))
-            .map(StatusFilter::Class)
-            .ok_or_else(invalid);
+        return class.parse::<i16>().ok().filter(|c| (1..=5).contains(c)).map(StatusFilter::Class).ok_or_else(invalid);
     }
-    raw.parse::<i16>()
-        .ok()
-        .filter(|c| (100..=599).contains(c))
-        .map(StatusFilter::Exact)
-        .ok_or_else(invalid)
+    raw.parse::<i16>().ok().filter(|c| (100..=599).contains(c)).map(StatusFilter::Exact).ok_or_else(invalid)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use sqlx::PgPool;
 
-use crate::db::{self, write::BatchStats};
+use crate::db::{self, write::BatchStats, write::WritePolicy};
 use crate::kafka::Delivery;
 use crate::messages::CrawlResult;
 use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, BatchFailed, BatchWritten};
@@ -17,23 +17,12 @@ pub struct DbWriter {
     buffer: Vec<Delivery<CrawlResult>>,
     batch_size: usize,
     batch_interval: Duration,
-    revisit: Duration,
+    policy: WritePolicy,
 }
 
 impl DbWriter {
-    pub fn new(
-        pool: PgPool,
-        batch_size: usize,
-        batch_interval: Duration,
-        revisit: Duration,
-    ) -> Self {
-        Self {
-            pool,
-            buffer: Vec::with_capacity(batch_size),
-            batch_size,
-            batch_interval,
-            revisit,
-        }
+    pub fn new(pool: PgPool, batch_size: usize, batch_interval: Duration, policy: WritePolicy) -> Self {
+        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is
@@ -45,22 +34,13 @@ impl DbWriter {
         }
         let batch = std::mem::take(&mut self.buffer);
         let pool = self.pool.clone();
-        let revisit = self.revisit;
+        let policy = self.policy.clone();
         ctx.wait(
             async move {
                 let started = Instant::now();
-                write_until_durable(&pool, &batch, revisit).await;
-                ActorWorkDone {
-                    actor: ActorName::DbWriter,
-                    elapsed: started.elapsed(),
-                }
-                .emit();
-                ActorMessages {
-                    actor: ActorName::DbWriter,
-                    direction: "out",
-                    count: batch.len() as u64,
-                }
-                .emit();
+                write_until_durable(&pool, &batch, &policy).await;
+                ActorWorkDone { actor: ActorName::DbWriter, elapsed: started.elapsed() }.emit();
+                ActorMessages { actor: ActorName::DbWriter, direction: "out", count: batch.len() as u64 }.emit();
                 for delivery in batch {
                     delivery.ack.done();
                 }
@@ -83,12 +63,7 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
     type Result = ();
 
     fn handle(&mut self, delivery: Delivery<CrawlResult>, ctx: &mut Self::Context) {
-        ActorMessages {
-            actor: ActorName::DbWriter,
-            direction: "in",
-            count: 1,
-        }
-        .emit();
+        ActorMessages { actor: ActorName::DbWriter, direction: "in", count: 1 }.emit();
         self.buffer.push(delivery);
         if self.buffer.len() >= self.batch_size {
             self.flush(ctx);
@@ -98,19 +73,14 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
 
 /// Write a batch, retrying while the database is unreachable. A batch the database
 /// rejects for its data is split, so that one bad result cannot hold back the others.
-async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], revisit: Duration) {
+async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], policy: &WritePolicy) {
     let results: Vec<CrawlResult> = batch.iter().map(|d| d.message.clone()).collect();
-    match write_with_retry(pool, &results, revisit).await {
+    match write_with_retry(pool, &results, policy).await {
         Ok(()) => {}
         Err(error) if results.len() > 1 => {
-            log::warn!(
-                "a batch of {} results was rejected ({error}); writing them one by one",
-                results.len()
-            );
+            log::warn!("a batch of {} results was rejected ({error}); writing them one by one", results.len());
             for result in &results {
-                if let Err(error) =
-                    write_with_retry(pool, std::slice::from_ref(result), revisit).await
-                {
+                if let Err(error) = write_with_retry(pool, std::slice::from_ref(result), policy).await {
                     // The URL stays leased, so it is fetched again when its lease runs out.
                     BatchFailed {
                         results: 1,
@@ -121,32 +91,22 @@ async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], rev
                 }
             }
         }
-        Err(error) => BatchFailed {
-            results: 1,
-            attempt: 1,
-            error: &format!("{error}; skipping result of {}", results[0].url),
+        Err(error) => {
+            BatchFailed { results: 1, attempt: 1, error: &format!("{error}; skipping result of {}", results[0].url) }
+                .emit()
         }
-        .emit(),
     }
 }
 
 /// Retry transient failures forever with backoff; return the first data error.
-async fn write_with_retry(
-    pool: &PgPool,
-    results: &[CrawlResult],
-    revisit: Duration,
-) -> Result<(), sqlx::Error> {
+async fn write_with_retry(pool: &PgPool, results: &[CrawlResult], policy: &WritePolicy) -> Result<(), sqlx::Error> {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let started = Instant::now();
-        match db::write::write_results(pool, results, revisit).await {
-            Ok(BatchStats {
-                new_urls,
-                links,
-                unknown_urls,
-            }) => {
+        match db::write::write_results(pool, results, policy).await {
+            Ok(BatchStats { new_urls, links, unknown_urls }) => {
                 BatchWritten {
                     results: results.len() - unknown_urls as usize,
                     new_urls,
@@ -157,12 +117,7 @@ async fn write_with_retry(
                 return Ok(());
             }
             Err(error) if db::is_transient(&error) => {
-                BatchFailed {
-                    results: results.len(),
-                    attempt,
-                    error: &error,
-                }
-                .emit();
+                BatchFailed { results: results.len(), attempt, error: &error }.emit();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

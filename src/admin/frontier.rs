@@ -8,10 +8,9 @@ use sqlx::PgPool;
 
 use crate::db::frontier as queries;
 use crate::kafka::{Publish, ResultSink};
-use crate::messages::{CrawlRequest, SCHEMA_VERSION};
+use crate::messages::{CrawlRequest, UrlKind, SCHEMA_VERSION};
 use crate::metrics::{
-    ActorMessages, ActorName, ActorWorkDone, FrontierFailed, FrontierSize, LeasesExpired, SiteDone,
-    UrlsDispatched,
+    ActorMessages, ActorName, ActorWorkDone, FrontierFailed, FrontierSize, LeasesExpired, SiteDone, UrlsDispatched,
 };
 
 /// Most URLs leased in one tick, so that one tick's publishing stays short.
@@ -26,6 +25,7 @@ pub struct FrontierSettings {
     pub topic_url: String,
     pub lease: Duration,
     pub max_in_flight: i64,
+    pub max_in_flight_per_site: i64,
     pub interval: Duration,
 }
 
@@ -39,12 +39,7 @@ pub struct Frontier {
 
 impl Frontier {
     pub fn new(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Self {
-        Self {
-            pool,
-            sink,
-            settings,
-            busy: false,
-        }
+        Self { pool, sink, settings, busy: false }
     }
 }
 
@@ -70,11 +65,7 @@ impl Actor for Frontier {
                 return;
             }
             frontier.busy = true;
-            let step = tick(
-                frontier.pool.clone(),
-                frontier.sink.clone(),
-                frontier.settings.clone(),
-            );
+            let step = tick(frontier.pool.clone(), frontier.sink.clone(), frontier.settings.clone());
             ctx.spawn(step.into_actor(frontier).map(|outcome, frontier, _| {
                 frontier.busy = false;
                 if let Err(error) = outcome {
@@ -98,11 +89,7 @@ impl Handler<StopFrontier> for Frontier {
     }
 }
 
-async fn tick(
-    pool: PgPool,
-    sink: Addr<ResultSink>,
-    settings: FrontierSettings,
-) -> Result<(), sqlx::Error> {
+async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Result<(), sqlx::Error> {
     let started = Instant::now();
     let expired = queries::expire_leases(&pool).await?;
     if expired > 0 {
@@ -112,7 +99,7 @@ async fn tick(
 
     let room = (settings.max_in_flight - queries::in_flight(&pool).await?).min(MAX_LEASE_PER_TICK);
     if room > 0 {
-        let leased = queries::lease_due(&pool, room, settings.lease).await?;
+        let leased = queries::lease_due(&pool, room, settings.max_in_flight_per_site, settings.lease).await?;
         if !leased.is_empty() {
             dispatch(&pool, &sink, &settings.topic_url, leased).await?;
         }
@@ -121,11 +108,7 @@ async fn tick(
     for (id, host) in queries::update_site_completion(&pool).await? {
         SiteDone { id, host: &host }.emit();
     }
-    ActorWorkDone {
-        actor: ActorName::Frontier,
-        elapsed: started.elapsed(),
-    }
-    .emit();
+    ActorWorkDone { actor: ActorName::Frontier, elapsed: started.elapsed() }.emit();
     Ok(())
 }
 
@@ -143,6 +126,7 @@ async fn dispatch(
             site_id: url.site_id,
             url: url.url.clone(),
             depth: url.depth,
+            kind: if url.kind == "sitemap" { UrlKind::Sitemap } else { UrlKind::Page },
             leased_at: url.leased_at,
         };
         let publish = serde_json::to_vec(&request).map(|payload| Publish {
@@ -162,25 +146,12 @@ async fn dispatch(
     });
     let published = join_all(sends).await;
 
-    let failed: Vec<i64> = leased
-        .iter()
-        .zip(&published)
-        .filter(|(_, ok)| !**ok)
-        .map(|(url, _)| url.id)
-        .collect();
+    let failed: Vec<i64> = leased.iter().zip(&published).filter(|(_, ok)| !**ok).map(|(url, _)| url.id).collect();
     let dispatched = (leased.len() - failed.len()) as u64;
     UrlsDispatched { count: dispatched }.emit();
-    ActorMessages {
-        actor: ActorName::Frontier,
-        direction: "out",
-        count: dispatched,
-    }
-    .emit();
+    ActorMessages { actor: ActorName::Frontier, direction: "out", count: dispatched }.emit();
     if !failed.is_empty() {
-        log::warn!(
-            "{} leased URLs were not published; releasing them",
-            failed.len()
-        );
+        log::warn!("{} leased URLs were not published; releasing them", failed.len());
         queries::release(pool, &failed).await?;
     }
     Ok(())

@@ -12,8 +12,10 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 
 use crate::config::AdminSettings;
+use crate::db::write::WritePolicy;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlResult;
+use crate::scope::CrawlLimits;
 use crate::shutdown::{self, Shutdown, TerminationSignals};
 use db_writer::DbWriter;
 use frontier::{Frontier, FrontierSettings, StopFrontier};
@@ -33,10 +35,7 @@ pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> an
     actix::spawn(server);
     log::info!("admin API listening on {}", settings.listen);
 
-    let topics = [
-        settings.kafka.topic_url.as_str(),
-        settings.kafka.topic_res.as_str(),
-    ];
+    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
     crate::metrics::init_kafka(&topics, "admin");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
@@ -73,6 +72,7 @@ impl Supervisor {
                 topic_url: settings.kafka.topic_url.clone(),
                 lease: settings.lease(),
                 max_in_flight: settings.max_in_flight,
+                max_in_flight_per_site: settings.max_in_flight_per_site,
                 interval: Duration::from_millis(settings.frontier_interval_ms),
             },
         )
@@ -83,7 +83,16 @@ impl Supervisor {
             pool,
             batch_size,
             Duration::from_millis(settings.db_batch_ms),
-            Duration::from_secs(u64::from(settings.revisit_days) * 86_400),
+            WritePolicy {
+                revisit: Duration::from_secs(u64::from(settings.revisit_days) * 86_400),
+                max_retries: settings.limits.max_retries,
+                limits: CrawlLimits {
+                    max_pages_per_site: settings.limits.max_pages_per_site,
+                    max_depth: settings.limits.max_depth,
+                    max_query_variants: settings.limits.max_query_variants,
+                    max_repeated_segments: settings.limits.max_repeated_segments,
+                },
+            },
         )
         .start();
 
@@ -102,13 +111,7 @@ impl Supervisor {
 
     async fn drain(self) {
         self.frontier.do_send(StopFrontier);
-        if let Err(e) = self
-            .ingest
-            .send(Drain {
-                timeout: DRAIN_TIMEOUT,
-            })
-            .await
-        {
+        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
             log::warn!("KafkaIngest stopped before draining: {e}");
         }
     }
@@ -117,11 +120,16 @@ impl Supervisor {
 fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_admin")?;
     let pool = web::Data::new(pool);
+    let api_settings = web::Data::new(api::ApiSettings {
+        url_policy: settings.urls.policy(),
+        max_redirect_hops: settings.limits.max_redirect_hops as usize,
+    });
     let server = HttpServer::new(move || {
         App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(prometheus.clone())
             .app_data(pool.clone())
+            .app_data(api_settings.clone())
             .configure(api::configure)
     })
     .disable_signals()

@@ -13,6 +13,7 @@ pub struct LeasedUrl {
     pub url: String,
     pub host: String,
     pub depth: i32,
+    pub kind: String,
     pub leased_at: DateTime<Utc>,
 }
 
@@ -29,39 +30,46 @@ pub async fn expire_leases(pool: &PgPool) -> Result<u64, sqlx::Error> {
 
 /// Put fetched URLs whose revisit time has come back in line.
 pub async fn schedule_revisits(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let due = sqlx::query(
-        "UPDATE urls SET state = 'pending' WHERE state = 'fetched' AND next_fetch_at <= now()",
-    )
-    .execute(pool)
-    .await?;
+    let due = sqlx::query("UPDATE urls SET state = 'pending' WHERE state = 'fetched' AND next_fetch_at <= now()")
+        .execute(pool)
+        .await?;
     Ok(due.rows_affected())
 }
 
 pub async fn in_flight(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM urls WHERE state = 'queued'")
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar("SELECT count(*) FROM urls WHERE state = 'queued'").fetch_one(pool).await
 }
 
-/// Lease up to `limit` due URLs, shallowest first, so that a site is crawled breadth-first.
+/// Lease up to `limit` due URLs, at most `per_site` in flight for each site, shallowest
+/// first, so that every site is crawled breadth-first and none crowds out the others.
 pub async fn lease_due(
     pool: &PgPool,
     limit: i64,
+    per_site: i64,
     lease: Duration,
 ) -> Result<Vec<LeasedUrl>, sqlx::Error> {
     sqlx::query_as(
-        "WITH due AS (
-            SELECT id FROM urls
-            WHERE state = 'pending' AND next_fetch_at <= now()
-            ORDER BY depth, id
+        "WITH in_flight AS (
+            SELECT site_id, count(*) AS n FROM urls WHERE state = 'queued' GROUP BY site_id
+         ),
+         due AS (
+            SELECT d.id FROM sites s
+            LEFT JOIN in_flight f ON f.site_id = s.id
+            CROSS JOIN LATERAL (
+                SELECT id FROM urls
+                WHERE site_id = s.id AND state = 'pending' AND next_fetch_at <= now()
+                ORDER BY depth, id
+                LIMIT GREATEST(0, $2 - COALESCE(f.n, 0))
+                FOR UPDATE SKIP LOCKED
+            ) d
             LIMIT $1
-            FOR UPDATE SKIP LOCKED
          )
-         UPDATE urls u SET state = 'queued', leased_at = now(), leased_until = now() + make_interval(secs => $2)
+         UPDATE urls u SET state = 'queued', leased_at = now(), leased_until = now() + make_interval(secs => $3)
          FROM due WHERE u.id = due.id
-         RETURNING u.id, u.site_id, u.url, u.host, u.depth, u.leased_at",
+         RETURNING u.id, u.site_id, u.url, u.host, u.depth, u.kind, u.leased_at",
     )
     .bind(limit)
+    .bind(per_site)
     .bind(lease.as_secs_f64())
     .fetch_all(pool)
     .await

@@ -1,5 +1,6 @@
 //! PostgreSQL access: connecting, migrating, and the queries of each concern.
 
+pub mod discover;
 pub mod frontier;
 pub mod read;
 pub mod sites;
@@ -19,20 +20,12 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .acquire_timeout(Duration::from_secs(10))
         .connect(&settings.database_url)
         .await
-        .with_context(|| {
-            format!(
-                "cannot connect to PostgreSQL at DATABASE_URL={}",
-                redact(&settings.database_url)
-            )
-        })
+        .with_context(|| format!("cannot connect to PostgreSQL at DATABASE_URL={}", redact(&settings.database_url)))
 }
 
 /// Apply the migrations compiled into this binary.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    sqlx::migrate!("./migrations")
-        .run(pool)
-        .await
-        .context("applying database migrations")?;
+    sqlx::migrate!("./migrations").run(pool).await.context("applying database migrations")?;
     Ok(())
 }
 
@@ -52,10 +45,7 @@ pub fn redact(database_url: &str) -> String {
 /// opposed to one caused by the data, which fails again on every retry.
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             // 08: connection exception, 53: insufficient resources, 57P0x: server shutting
@@ -76,10 +66,7 @@ mod tests {
 
     #[test]
     fn redact_hides_password() {
-        assert_eq!(
-            redact("postgres://user:secret@db:5432/x"),
-            "postgres://user:***@db:5432/x"
-        );
+        assert_eq!(redact("postgres://user:secret@db:5432/x"), "postgres://user:***@db:5432/x");
         assert_eq!(redact("postgres://db/x"), "postgres://db/x");
         assert_eq!(redact("::"), "<not a valid URL>");
     }

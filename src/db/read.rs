@@ -118,3 +118,109 @@ pub async fn backlinks_of_url(
     .fetch_all(pool)
     .await
 }
+
+/// One URL of a site with its crawl state.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct UrlRow {
+    pub url_id: i64,
+    pub url: String,
+    pub kind: String,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub depth: i32,
+    pub in_sitemap: bool,
+    pub first_seen: DateTime<Utc>,
+    pub last_fetched_at: Option<DateTime<Utc>>,
+    pub next_fetch_at: Option<DateTime<Utc>>,
+}
+
+/// List a site's URLs in id order, optionally in one state.
+pub async fn urls(
+    pool: &PgPool,
+    site_id: i64,
+    state: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<UrlRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id AS url_id, url, kind, state, state_reason, depth, in_sitemap, first_seen, last_fetched_at,
+                next_fetch_at
+         FROM urls
+         WHERE site_id = $1 AND id > $2 AND ($3::text IS NULL OR state = $3)
+         ORDER BY id
+         LIMIT $4",
+    )
+    .bind(site_id)
+    .bind(after)
+    .bind(state)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// One step of a redirect chain.
+#[derive(Debug, Serialize)]
+pub struct RedirectHop {
+    pub url: String,
+    pub status: Option<i16>,
+    /// `http` for a 3xx, `meta_refresh` for `<meta http-equiv="refresh">`.
+    pub kind: Option<String>,
+}
+
+/// A redirect chain from a URL to its final target.
+#[derive(Debug, Serialize)]
+pub struct RedirectChain {
+    pub hops: Vec<RedirectHop>,
+    /// Redirects followed: one less than the URLs in `hops`.
+    pub hop_count: usize,
+    pub final_url: String,
+    pub final_status: Option<i16>,
+    /// The chain returns to a URL it already passed.
+    pub is_loop: bool,
+    /// The chain went on past the maximum number of hops.
+    pub too_long: bool,
+}
+
+/// Follow stored redirects from `url`; `None` when the URL is unknown.
+pub async fn redirect_chain(pool: &PgPool, url: &str, max_hops: usize) -> Result<Option<RedirectChain>, sqlx::Error> {
+    let start: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM urls WHERE url = $1").bind(url).fetch_optional(pool).await?;
+    let Some(mut current) = start else { return Ok(None) };
+
+    let mut hops: Vec<RedirectHop> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut is_loop, mut too_long) = (false, false);
+    loop {
+        let row: (String, Option<i16>, Option<i64>, Option<String>) = sqlx::query_as(
+            "SELECT u.url, p.status, p.redirect_url_id, p.redirect_kind
+             FROM urls u LEFT JOIN pages p ON p.url_id = u.id WHERE u.id = $1",
+        )
+        .bind(current)
+        .fetch_one(pool)
+        .await?;
+        let (hop_url, status, next, kind) = row;
+        if !seen.insert(current) {
+            is_loop = true;
+            hops.push(RedirectHop { url: hop_url, status, kind: None });
+            break;
+        }
+        hops.push(RedirectHop { url: hop_url, status, kind: kind.clone() });
+        match next {
+            Some(_) if hops.len() > max_hops => {
+                too_long = true;
+                break;
+            }
+            Some(next) => current = next,
+            None => break,
+        }
+    }
+    let last = hops.last().map(|h| (h.url.clone(), h.status)).unwrap_or_default();
+    Ok(Some(RedirectChain {
+        hop_count: hops.len().saturating_sub(1),
+        final_url: last.0,
+        final_status: last.1,
+        is_loop,
+        too_long,
+        hops,
+    }))
+}

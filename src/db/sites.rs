@@ -35,10 +35,8 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
-        let id: i64 = sqlx::query_scalar("SELECT id FROM sites WHERE host = $1")
-            .bind(&host)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM sites WHERE host = $1").bind(&host).fetch_one(&mut *tx).await?;
         return Err(AddSiteError::Exists { id, host });
     };
 
@@ -61,12 +59,29 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     .execute(&mut *tx)
     .await?;
 
+    // Sitemaps named in robots.txt are added when the scrapers read it; /sitemap.xml is
+    // the conventional place of the others.
+    if let Ok(sitemap) = seed.join("/sitemap.xml") {
+        sqlx::query(
+            "INSERT INTO urls (url, host, site_id, state, kind, depth, next_fetch_at)
+             VALUES ($1, $2, $3, 'pending', 'sitemap', 0, now())
+             ON CONFLICT (url) DO NOTHING",
+        )
+        .bind(sitemap.as_str())
+        .bind(&host)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "UPDATE sites SET url_count = (SELECT count(*) FROM urls WHERE site_id = $1 AND kind = 'page') WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+
     tx.commit().await?;
-    Ok(Site {
-        id,
-        host,
-        seed_url: seed.to_string(),
-    })
+    Ok(Site { id, host, seed_url: seed.to_string() })
 }
 
 /// A site with its crawl progress, as the API returns it.
@@ -74,11 +89,18 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
 pub struct SiteProgress {
     pub id: i64,
     pub host: String,
+    /// The host as people read it, internationalized names in Unicode.
+    #[sqlx(skip)]
+    pub host_display: String,
     pub seed_url: String,
     /// `crawling` while a URL of the site is waiting or in flight, else `done`.
     pub state: String,
     pub urls_discovered: i64,
     pub urls_fetched: i64,
+    /// URLs robots.txt or the address policy refused.
+    pub urls_blocked: i64,
+    /// URLs a crawl limit or spider-trap guard stopped.
+    pub urls_skipped: i64,
     #[sqlx(flatten)]
     pub responses: ResponseCounts,
     /// Live `<a href>` rows on the site's fetched pages that resolve to http(s).
@@ -106,7 +128,9 @@ const PROGRESS_SQL: &str = "
     SELECT s.id, s.host, s.seed_url,
         CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state IN ('pending', 'queued'))
              THEN 'crawling' ELSE 'done' END AS state,
-        (SELECT count(*) FROM urls u WHERE u.site_id = s.id) AS urls_discovered,
+        (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.kind = 'page') AS urls_discovered,
+        (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'blocked') AS urls_blocked,
+        (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'skipped') AS urls_skipped,
         p.urls_fetched, p.status_2xx, p.status_3xx, p.status_4xx, p.status_5xx, p.error,
         (SELECT count(*) FROM links l JOIN pages lp ON lp.url_id = l.source_url_id
           WHERE lp.site_id = s.id AND l.lost_at IS NULL) AS links
@@ -118,18 +142,43 @@ const PROGRESS_SQL: &str = "
             count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS status_4xx,
             count(*) FILTER (WHERE status BETWEEN 500 AND 599) AS status_5xx,
             count(*) FILTER (WHERE status IS NULL) AS error
-        FROM pages WHERE site_id = s.id
+        FROM pages JOIN urls pu ON pu.id = pages.url_id
+        WHERE pages.site_id = s.id AND pu.kind = 'page'
     ) p";
 
 pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress>, sqlx::Error> {
-    sqlx::query_as(&format!("{PROGRESS_SQL} WHERE s.id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    let site: Option<SiteProgress> =
+        sqlx::query_as(&format!("{PROGRESS_SQL} WHERE s.id = $1")).bind(id).fetch_optional(pool).await?;
+    Ok(site.map(with_display_host))
 }
 
 pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteProgress>, sqlx::Error> {
-    sqlx::query_as(&format!("{PROGRESS_SQL} ORDER BY s.id"))
-        .fetch_all(pool)
-        .await
+    let sites: Vec<SiteProgress> = sqlx::query_as(&format!("{PROGRESS_SQL} ORDER BY s.id")).fetch_all(pool).await?;
+    Ok(sites.into_iter().map(with_display_host).collect())
+}
+
+fn with_display_host(mut site: SiteProgress) -> SiteProgress {
+    site.host_display = crate::url::display_host(&site.host);
+    site
+}
+
+/// Queue every fetched or blocked URL of a site again; returns how many, or `None` when
+/// the site does not exist.
+pub async fn recrawl(pool: &PgPool, id: i64) -> Result<Option<u64>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM sites WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let queued = sqlx::query(
+        "UPDATE urls SET state = 'pending', next_fetch_at = now(), retries = 0, state_reason = NULL
+         WHERE site_id = $1 AND state IN ('fetched', 'blocked')",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(Some(queued))
 }

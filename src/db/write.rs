@@ -10,7 +10,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::messages::{CrawlResult, FetchOutcome, PageResponse};
+use super::discover::{self, clean};
+use crate::messages::{CrawlResult, FetchOutcome};
+use crate::scope::CrawlLimits;
+
+/// How the DbWriter schedules and limits the crawl.
+#[derive(Debug, Clone)]
+pub struct WritePolicy {
+    /// Time until a fetched URL is due again.
+    pub revisit: Duration,
+    /// Times a URL is offered again after a 429, 503 or unavailable robots.txt.
+    pub max_retries: i32,
+    pub limits: CrawlLimits,
+}
 
 /// What a committed batch added.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +37,7 @@ pub struct BatchStats {
 pub async fn write_results(
     pool: &PgPool,
     results: &[CrawlResult],
-    revisit: Duration,
+    policy: &WritePolicy,
 ) -> Result<BatchStats, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut stats = BatchStats::default();
@@ -33,18 +45,15 @@ pub async fn write_results(
     let results = latest_per_url(results);
     let known = known_urls(&mut tx, &results).await?;
     let received = results.len();
-    let results: Vec<&CrawlResult> = results
-        .into_iter()
-        .filter(|r| known.contains_key(&r.url_id))
-        .collect();
+    let results: Vec<&CrawlResult> = results.into_iter().filter(|r| known.contains_key(&r.url_id)).collect();
     stats.unknown_urls = (received - results.len()) as u64;
 
-    let (new_urls, ids) = insert_discovered_urls(&mut tx, &results).await?;
-    stats.new_urls = new_urls;
-    upsert_pages(&mut tx, &results, &known, &ids).await?;
-    stats.links = upsert_links(&mut tx, &results, &ids).await?;
+    let discovered = discover::record(&mut tx, &results, &policy.limits).await?;
+    stats.new_urls = discovered.new_urls;
+    upsert_pages(&mut tx, &results, &known, &discovered.ids).await?;
+    stats.links = upsert_links(&mut tx, &results, &discovered.ids).await?;
     mark_lost_links(&mut tx, &results).await?;
-    mark_fetched(&mut tx, &results, revisit).await?;
+    update_states(&mut tx, &results, policy).await?;
 
     tx.commit().await?;
     Ok(stats)
@@ -80,84 +89,9 @@ async fn known_urls(
             .await?;
     let known: HashMap<i64, i64> = rows.into_iter().collect();
     for result in results.iter().filter(|r| !known.contains_key(&r.url_id)) {
-        log::warn!(
-            "skipping result for unknown URL id {} ({})",
-            result.url_id,
-            result.url
-        );
+        log::warn!("skipping result for unknown URL id {} ({})", result.url_id, result.url);
     }
     Ok(known)
-}
-
-/// Insert the link and redirect targets not seen before; returns how many were new and
-/// the id of every target.
-async fn insert_discovered_urls(
-    tx: &mut Transaction<'_, Postgres>,
-    results: &[&CrawlResult],
-) -> Result<(u64, HashMap<String, i64>), sqlx::Error> {
-    let mut depth_by_url: BTreeMap<&str, i32> = BTreeMap::new();
-    for result in results {
-        let FetchOutcome::Response(response) = &result.outcome else {
-            continue;
-        };
-        let depth = result.depth.saturating_add(1);
-        for target in targets(response) {
-            depth_by_url
-                .entry(target)
-                .and_modify(|d| *d = (*d).min(depth))
-                .or_insert(depth);
-        }
-    }
-    if depth_by_url.is_empty() {
-        return Ok((0, HashMap::new()));
-    }
-
-    let mut urls = Vec::with_capacity(depth_by_url.len());
-    let mut hosts = Vec::with_capacity(depth_by_url.len());
-    let mut depths = Vec::with_capacity(depth_by_url.len());
-    for (url, depth) in &depth_by_url {
-        let Ok(parsed) = url::Url::parse(url) else {
-            continue;
-        };
-        urls.push(clean(url));
-        hosts.push(crate::url::site_host(&parsed));
-        depths.push(*depth);
-    }
-
-    let inserted = sqlx::query(
-        "INSERT INTO urls (url, host, site_id, state, depth, next_fetch_at)
-         SELECT t.url, t.host, s.id,
-                CASE WHEN s.id IS NULL THEN 'external' ELSE 'pending' END,
-                t.depth,
-                CASE WHEN s.id IS NULL THEN NULL ELSE now() END
-         FROM UNNEST($1::text[], $2::text[], $3::int4[]) AS t(url, host, depth)
-         LEFT JOIN sites s ON s.host = t.host
-         ORDER BY t.url
-         ON CONFLICT (url) DO NOTHING",
-    )
-    .bind(&urls)
-    .bind(&hosts)
-    .bind(&depths)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)")
-        .bind(&urls)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok((
-        inserted,
-        rows.into_iter().map(|(id, url)| (url, id)).collect(),
-    ))
-}
-
-fn targets(response: &PageResponse) -> impl Iterator<Item = &str> {
-    response
-        .redirect_to
-        .as_deref()
-        .into_iter()
-        .chain(response.links.iter().map(|l| l.url.as_str()))
 }
 
 /// The page columns of a batch, one vector per column, as UNNEST wants them.
@@ -177,9 +111,15 @@ struct PageColumns {
     noindex: Vec<bool>,
     nofollow: Vec<bool>,
     redirect_url_id: Vec<Option<i64>>,
+    redirect_kind: Vec<Option<&'static str>>,
     response_time_ms: Vec<i32>,
     body_bytes: Vec<Option<i64>>,
     links_dropped: Vec<i32>,
+    h1_count: Vec<i32>,
+    hreflang: Vec<serde_json::Value>,
+    images_missing_alt: Vec<i32>,
+    insecure_resources: Vec<i32>,
+    headers: Vec<serde_json::Value>,
 }
 
 async fn upsert_pages(
@@ -190,11 +130,13 @@ async fn upsert_pages(
 ) -> Result<(), sqlx::Error> {
     let mut c = PageColumns::default();
     for result in results {
+        if !matches!(result.outcome, FetchOutcome::Response(_) | FetchOutcome::Failed(_)) {
+            continue;
+        }
         c.url_id.push(result.url_id);
         c.site_id.push(site_of_url[&result.url_id]);
         c.fetched_at.push(result.fetched_at);
-        c.response_time_ms
-            .push(i32::try_from(result.response_time_ms).unwrap_or(i32::MAX));
+        c.response_time_ms.push(i32::try_from(result.response_time_ms).unwrap_or(i32::MAX));
         match &result.outcome {
             FetchOutcome::Response(r) => {
                 c.status.push(i16::try_from(r.status).ok());
@@ -203,19 +145,21 @@ async fn upsert_pages(
                 c.content_type.push(r.content_type.as_deref().map(clean));
                 c.title.push(r.facts.title.as_deref().map(clean));
                 c.h1.push(r.facts.h1.as_deref().map(clean));
-                c.meta_description
-                    .push(r.facts.meta_description.as_deref().map(clean));
+                c.meta_description.push(r.facts.meta_description.as_deref().map(clean));
                 c.canonical.push(r.facts.canonical.as_deref().map(clean));
                 c.noindex.push(r.facts.noindex);
                 c.nofollow.push(r.facts.nofollow);
-                c.redirect_url_id.push(
-                    r.redirect_to
-                        .as_ref()
-                        .and_then(|u| ids.get(&clean(u)).copied()),
-                );
+                let redirect = r.redirect_to.as_ref().and_then(|u| ids.get(&clean(u)).copied());
+                c.redirect_url_id.push(redirect);
+                c.redirect_kind.push(redirect.map(|_| if (300..400).contains(&r.status) { "http" } else { "meta_refresh" }));
                 c.body_bytes.push(i64::try_from(r.body_bytes).ok());
-                c.links_dropped
-                    .push(i32::try_from(r.links_dropped).unwrap_or(i32::MAX));
+                c.links_dropped.push(i32::try_from(r.links_dropped).unwrap_or(i32::MAX));
+                c.h1_count.push(i32::try_from(r.facts.h1_count).unwrap_or(i32::MAX));
+                c.hreflang.push(serde_json::to_value(&r.facts.hreflang).unwrap_or_default());
+                c.images_missing_alt.push(i32::try_from(r.facts.images_missing_alt).unwrap_or(i32::MAX));
+                c.insecure_resources.push(i32::try_from(r.facts.insecure_resources).unwrap_or(i32::MAX));
+                let headers: Vec<(String, String)> = r.headers.iter().map(|(n, v)| (clean(n), clean(v))).collect();
+                c.headers.push(serde_json::to_value(headers).unwrap_or_default());
             }
             FetchOutcome::Failed(f) => {
                 c.status.push(None);
@@ -229,19 +173,33 @@ async fn upsert_pages(
                 c.noindex.push(false);
                 c.nofollow.push(false);
                 c.redirect_url_id.push(None);
+                c.redirect_kind.push(None);
                 c.body_bytes.push(None);
                 c.links_dropped.push(0);
+                c.h1_count.push(0);
+                c.hreflang.push(serde_json::Value::Array(Vec::new()));
+                c.images_missing_alt.push(0);
+                c.insecure_resources.push(0);
+                c.headers.push(serde_json::Value::Array(Vec::new()));
+            }
+            FetchOutcome::Blocked { .. } | FetchOutcome::Deferred { .. } => {
+                unreachable!("filtered out above")
             }
         }
+    }
+    if c.url_id.is_empty() {
+        return Ok(());
     }
 
     sqlx::query(
         "INSERT INTO pages (url_id, site_id, fetched_at, status, error_kind, error_message, content_type,
                             title, h1, meta_description, canonical, noindex, nofollow, redirect_url_id,
-                            response_time_ms, body_bytes, links_dropped)
+                            response_time_ms, body_bytes, links_dropped, redirect_kind, h1_count, hreflang,
+                            images_missing_alt, insecure_resources, headers)
          SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::timestamptz[], $4::int2[], $5::text[], $6::text[],
                               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
-                              $13::bool[], $14::int8[], $15::int4[], $16::int8[], $17::int4[])
+                              $13::bool[], $14::int8[], $15::int4[], $16::int8[], $17::int4[], $18::text[],
+                              $19::int4[], $20::jsonb[], $21::int4[], $22::int4[], $23::jsonb[])
          ON CONFLICT (url_id) DO UPDATE SET
             site_id = EXCLUDED.site_id, fetched_at = EXCLUDED.fetched_at, status = EXCLUDED.status,
             error_kind = EXCLUDED.error_kind, error_message = EXCLUDED.error_message,
@@ -249,7 +207,10 @@ async fn upsert_pages(
             meta_description = EXCLUDED.meta_description, canonical = EXCLUDED.canonical,
             noindex = EXCLUDED.noindex, nofollow = EXCLUDED.nofollow,
             redirect_url_id = EXCLUDED.redirect_url_id, response_time_ms = EXCLUDED.response_time_ms,
-            body_bytes = EXCLUDED.body_bytes, links_dropped = EXCLUDED.links_dropped
+            body_bytes = EXCLUDED.body_bytes, links_dropped = EXCLUDED.links_dropped,
+            redirect_kind = EXCLUDED.redirect_kind, h1_count = EXCLUDED.h1_count, hreflang = EXCLUDED.hreflang,
+            images_missing_alt = EXCLUDED.images_missing_alt, insecure_resources = EXCLUDED.insecure_resources,
+            headers = EXCLUDED.headers
          WHERE pages.fetched_at <= EXCLUDED.fetched_at",
     )
     .bind(&c.url_id)
@@ -269,6 +230,12 @@ async fn upsert_pages(
     .bind(&c.response_time_ms)
     .bind(&c.body_bytes)
     .bind(&c.links_dropped)
+    .bind(&c.redirect_kind)
+    .bind(&c.h1_count)
+    .bind(&c.hreflang)
+    .bind(&c.images_missing_alt)
+    .bind(&c.insecure_resources)
+    .bind(&c.headers)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -350,10 +317,7 @@ async fn upsert_links(
 
 /// A page that answered again without a link it had before has lost that link. A fetch
 /// that failed says nothing about the page's links, so it loses none.
-async fn mark_lost_links(
-    tx: &mut Transaction<'_, Postgres>,
-    results: &[&CrawlResult],
-) -> Result<(), sqlx::Error> {
+async fn mark_lost_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult]) -> Result<(), sqlx::Error> {
     let (sources, seen): (Vec<i64>, Vec<DateTime<Utc>>) = results
         .iter()
         .filter(|r| matches!(r.outcome, FetchOutcome::Response(_)))
@@ -374,32 +338,64 @@ async fn mark_lost_links(
     Ok(())
 }
 
-async fn mark_fetched(
+/// Move each result's URL to its next state: fetched and due again after the revisit
+/// interval, blocked, or pending again after a 429, 503 or unavailable robots.txt.
+async fn update_states(
     tx: &mut Transaction<'_, Postgres>,
     results: &[&CrawlResult],
-    revisit: Duration,
+    policy: &WritePolicy,
 ) -> Result<(), sqlx::Error> {
-    let (ids, fetched_at): (Vec<i64>, Vec<DateTime<Utc>>) =
-        results.iter().map(|r| (r.url_id, r.fetched_at)).unzip();
+    let mut ids = Vec::with_capacity(results.len());
+    let mut fetched_at = Vec::with_capacity(results.len());
+    let mut retry_after = Vec::with_capacity(results.len());
+    let mut blocked = Vec::with_capacity(results.len());
+    let mut deferred = Vec::with_capacity(results.len());
+    let mut reasons = Vec::with_capacity(results.len());
+    for result in results {
+        let (retry, block, defer, reason) = match &result.outcome {
+            FetchOutcome::Response(r) => (r.retry_after_secs.map(f64::from), false, false, None),
+            FetchOutcome::Failed(_) => (None, false, false, None),
+            FetchOutcome::Blocked { reason } => (None, true, false, Some(reason.as_str().to_string())),
+            FetchOutcome::Deferred { reason, retry_after_secs } => {
+                (Some(f64::from(*retry_after_secs)), false, true, Some(clean(reason)))
+            }
+        };
+        ids.push(result.url_id);
+        fetched_at.push(result.fetched_at);
+        retry_after.push(retry);
+        blocked.push(block);
+        deferred.push(defer);
+        reasons.push(reason);
+    }
+
     sqlx::query(
-        "UPDATE urls SET state = 'fetched', last_fetched_at = t.fetched_at,
-                next_fetch_at = t.fetched_at + make_interval(secs => $3), leased_until = NULL
-         FROM UNNEST($1::int8[], $2::timestamptz[]) AS t(id, fetched_at)
+        "UPDATE urls SET
+            state = CASE
+                WHEN t.blocked THEN 'blocked'
+                WHEN t.retry_after IS NOT NULL AND urls.retries < $4 THEN 'pending'
+                -- A URL deferred too often was never fetched: it stays blocked, with the reason.
+                WHEN t.deferred THEN 'blocked'
+                ELSE 'fetched' END,
+            state_reason = t.reason,
+            retries = CASE WHEN t.retry_after IS NOT NULL THEN urls.retries + 1 ELSE 0 END,
+            last_fetched_at = t.fetched_at,
+            next_fetch_at = CASE
+                WHEN t.retry_after IS NOT NULL AND urls.retries < $4 THEN t.fetched_at + make_interval(secs => t.retry_after)
+                ELSE t.fetched_at + make_interval(secs => $3) END,
+            leased_until = NULL
+         FROM UNNEST($1::int8[], $2::timestamptz[], $5::float8[], $6::bool[], $7::text[], $8::bool[])
+              AS t(id, fetched_at, retry_after, blocked, reason, deferred)
          WHERE urls.id = t.id AND (urls.last_fetched_at IS NULL OR urls.last_fetched_at <= t.fetched_at)",
     )
     .bind(&ids)
     .bind(&fetched_at)
-    .bind(revisit.as_secs_f64())
+    .bind(policy.revisit.as_secs_f64())
+    .bind(policy.max_retries)
+    .bind(&retry_after)
+    .bind(&blocked)
+    .bind(&reasons)
+    .bind(&deferred)
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// PostgreSQL text cannot hold NUL characters, which hostile pages do contain.
-fn clean(text: &str) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "")
-    } else {
-        text.to_string()
-    }
 }

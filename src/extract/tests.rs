@@ -19,10 +19,7 @@ fn facts_from_head_and_body() {
     assert_eq!(page.facts.title.as_deref(), Some("Hello World"));
     assert_eq!(page.facts.h1.as_deref(), Some("First heading"));
     assert_eq!(page.facts.meta_description.as_deref(), Some("About us"));
-    assert_eq!(
-        page.facts.canonical.as_deref(),
-        Some("http://example.com/canonical.html")
-    );
+    assert_eq!(page.facts.canonical.as_deref(), Some("http://example.com/canonical.html"));
     assert!(!page.facts.noindex);
     assert!(!page.facts.nofollow);
 }
@@ -44,13 +41,7 @@ fn links_resolve_against_base_href() {
         <a name="anchor-only">no href</a>"#,
     );
     let urls: Vec<&str> = page.links.iter().map(|l| l.url.as_str()).collect();
-    assert_eq!(
-        urls,
-        [
-            "http://cdn.example.org/root/a.html",
-            "http://cdn.example.org/b"
-        ]
-    );
+    assert_eq!(urls, ["http://cdn.example.org/root/a.html", "http://cdn.example.org/b"]);
     assert_eq!(page.links[0].href, "a.html#frag");
 }
 
@@ -60,20 +51,8 @@ fn rel_kinds_are_kept_apart() {
         r#"<a href="/1" rel="NoFollow">1</a><a href="/2" rel="ugc noopener">2</a>
         <a href="/3" rel="sponsored nofollow">3</a><a href="/4">4</a>"#,
     );
-    let kinds: Vec<(bool, bool, bool)> = page
-        .links
-        .iter()
-        .map(|l| (l.nofollow, l.ugc, l.sponsored))
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            (true, false, false),
-            (false, true, false),
-            (true, false, true),
-            (false, false, false)
-        ]
-    );
+    let kinds: Vec<(bool, bool, bool)> = page.links.iter().map(|l| (l.nofollow, l.ugc, l.sponsored)).collect();
+    assert_eq!(kinds, [(true, false, false), (false, true, false), (true, false, true), (false, false, false)]);
 }
 
 #[test]
@@ -88,9 +67,7 @@ fn page_wide_robots_directives() {
 
 #[test]
 fn anchor_text_falls_back_to_image_alt() {
-    let page = extract(
-        r#"<a href="/x"><img src="logo.png" alt="Home page"></a><a href="/y">  Spaced   out </a>"#,
-    );
+    let page = extract(r#"<a href="/x"><img src="logo.png" alt="Home page"></a><a href="/y">  Spaced   out </a>"#);
     assert_eq!(page.links[0].anchor_text, "Home page");
     assert_eq!(page.links[1].anchor_text, "Spaced out");
 }
@@ -108,10 +85,7 @@ fn rust_book_page_yields_links() {
     let html = std::fs::read_to_string(&path).unwrap();
     let url = Url::parse("http://127.0.0.1:1/book/ch01-00-getting-started.html").unwrap();
     let page = Extractor::new().extract(&url, &html);
-    assert_eq!(
-        page.facts.title.as_deref(),
-        Some("Getting Started - The Rust Programming Language")
-    );
+    assert_eq!(page.facts.title.as_deref(), Some("Getting Started - The Rust Programming Language"));
     // The sidebar is built by JavaScript, so the HTML holds only the header and the
     // previous/next links, twice each.
     let urls: Vec<&str> = page.links.iter().map(|l| l.url.as_str()).collect();
@@ -127,23 +101,13 @@ fn rust_book_page_yields_links() {
             "http://127.0.0.1:1/book/ch01-01-installation.html",
         ]
     );
-    assert_eq!(
-        page.facts.h1.as_deref(),
-        Some("The Rust Programming Language")
-    );
+    assert_eq!(page.facts.h1.as_deref(), Some("The Rust Programming Language"));
 }
 
 fn rust_book_dir() -> std::path::PathBuf {
-    let output = std::process::Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .unwrap();
+    let output = std::process::Command::new("rustc").args(["--print", "sysroot"]).output().unwrap();
     let sysroot = String::from_utf8(output.stdout).unwrap();
     let dir = std::path::Path::new(sysroot.trim()).join("share/doc/rust/html/book");
-    assert!(
-        dir.is_dir(),
-        "the Rust book is not installed at {}",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "the Rust book is not installed at {}", dir.display());
     dir
 }

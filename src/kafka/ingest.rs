@@ -19,9 +19,7 @@ use super::offsets::OffsetTracker;
 use super::StatsContext;
 use crate::config::KafkaSettings;
 use crate::messages;
-use crate::metrics::{
-    ActorMessages, ActorName, ActorWorkDone, IngestInFlight, MessageConsumed, MessageRejected,
-};
+use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, IngestInFlight, MessageConsumed, MessageRejected};
 use crate::shutdown::Shutdown;
 
 /// A decoded message and the acknowledgement its receiver owes once the effect is durable.
@@ -53,17 +51,10 @@ pub struct Ack {
 impl Ack {
     /// Report the message's effect as durable, letting its offset be committed.
     pub fn done(self) {
-        ActorWorkDone {
-            actor: ActorName::KafkaIngest,
-            elapsed: self.consumed_at.elapsed(),
-        }
-        .emit();
+        ActorWorkDone { actor: ActorName::KafkaIngest, elapsed: self.consumed_at.elapsed() }.emit();
         // do_send skips the mailbox capacity check, but at most `max_in_flight` acks exist
         // at once, so this queue is bounded by the semaphore that `_slot` comes from.
-        self.ingest.do_send(Processed {
-            partition: self.partition,
-            offset: self.offset,
-        });
+        self.ingest.do_send(Processed { partition: self.partition, offset: self.offset });
     }
 }
 
@@ -128,24 +119,11 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
-            .set(
-                "fetch.max.bytes",
-                (settings.max_message_bytes * 2).to_string(),
-            )
-            .set(
-                "max.partition.fetch.bytes",
-                (settings.max_message_bytes + 64 * 1024).to_string(),
-            )
+            .set("fetch.max.bytes", (settings.max_message_bytes * 2).to_string())
+            .set("max.partition.fetch.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
             .create_with_context(context)
-            .with_context(|| {
-                format!(
-                    "creating a Kafka consumer for {topic} at {}",
-                    settings.kafka_brokers
-                )
-            })?;
-        consumer
-            .subscribe(&[topic])
-            .with_context(|| format!("subscribing to Kafka topic {topic}"))?;
+            .with_context(|| format!("creating a Kafka consumer for {topic} at {}", settings.kafka_brokers))?;
+        consumer.subscribe(&[topic]).with_context(|| format!("subscribing to Kafka topic {topic}"))?;
 
         Ok(Self {
             consumer: Arc::new(consumer),
@@ -164,11 +142,7 @@ impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        log::info!(
-            "consuming {} with up to {} messages in flight",
-            self.topic,
-            self.max_in_flight
-        );
+        log::info!("consuming {} with up to {} messages in flight", self.topic, self.max_in_flight);
         let consume = ConsumeLoop {
             consumer: self.consumer.clone(),
             topic: self.topic.clone(),
@@ -187,17 +161,8 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Dispatched> for KafkaIngest<T
 
     fn handle(&mut self, msg: Dispatched, _ctx: &mut Self::Context) {
         self.tracker.dispatched(msg.partition, msg.offset);
-        ActorMessages {
-            actor: ActorName::KafkaIngest,
-            direction: "in",
-            count: 1,
-        }
-        .emit();
-        IngestInFlight {
-            topic: &self.topic,
-            count: self.tracker.pending(),
-        }
-        .emit();
+        ActorMessages { actor: ActorName::KafkaIngest, direction: "in", count: 1 }.emit();
+        IngestInFlight { topic: &self.topic, count: self.tracker.pending() }.emit();
     }
 }
 
@@ -206,26 +171,15 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Processed> for KafkaIngest<T>
 
     fn handle(&mut self, msg: Processed, _ctx: &mut Self::Context) {
         let committable = self.tracker.processed(msg.partition, msg.offset);
-        IngestInFlight {
-            topic: &self.topic,
-            count: self.tracker.pending(),
-        }
-        .emit();
+        IngestInFlight { topic: &self.topic, count: self.tracker.pending() }.emit();
         let Some(offset) = committable else {
             return;
         };
         // rd_kafka_offset_store records offset + 1, the position of the next message.
-        if let Err(e) = self
-            .consumer
-            .store_offset(&self.topic, msg.partition, offset)
-        {
+        if let Err(e) = self.consumer.store_offset(&self.topic, msg.partition, offset) {
             // The partition was revoked meanwhile: its next owner consumes the message
             // again, which the effects tolerate because they are idempotent.
-            log::debug!(
-                "not storing offset {}/{}@{offset}: {e}",
-                self.topic,
-                msg.partition
-            );
+            log::debug!("not storing offset {}/{}@{offset}: {e}", self.topic, msg.partition);
         }
     }
 }
@@ -239,10 +193,9 @@ impl<T: DeserializeOwned + Send + 'static> Handler<CommitNow> for KafkaIngest<T>
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
                 log::debug!("no new offsets of {} to commit", self.topic)
             }
-            Err(e) => log::warn!(
-                "final commit of {} failed; the last messages will be consumed again: {e}",
-                self.topic
-            ),
+            Err(e) => {
+                log::warn!("final commit of {} failed; the last messages will be consumed again: {e}", self.topic)
+            }
         }
     }
 }
@@ -302,10 +255,7 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                     message
                 }
                 Err(e) => {
-                    log::warn!(
-                        "consuming {} failed, retrying in {backoff:?}: {e}",
-                        self.topic
-                    );
+                    log::warn!("consuming {} failed, retrying in {backoff:?}: {e}", self.topic);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                     continue;
@@ -314,19 +264,11 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
 
             let partition = message.partition();
             let offset = message.offset();
-            let key = message
-                .key()
-                .map(|k| String::from_utf8_lossy(k).into_owned())
-                .unwrap_or_default();
+            let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
             let decoded = messages::decode::<T>(message.payload(), self.max_message_bytes);
             drop(message);
 
-            if self
-                .ingest
-                .send(Dispatched { partition, offset })
-                .await
-                .is_err()
-            {
+            if self.ingest.send(Dispatched { partition, offset }).await.is_err() {
                 break;
             }
             let ack = Ack {
@@ -345,21 +287,10 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                         log::error!("a worker for {} stopped; no longer consuming", self.topic);
                         break;
                     }
-                    ActorMessages {
-                        actor: ActorName::KafkaIngest,
-                        direction: "out",
-                        count: 1,
-                    }
-                    .emit();
+                    ActorMessages { actor: ActorName::KafkaIngest, direction: "out", count: 1 }.emit();
                 }
                 Err(error) => {
-                    MessageRejected {
-                        topic: &self.topic,
-                        partition,
-                        offset,
-                        error: &error,
-                    }
-                    .emit();
+                    MessageRejected { topic: &self.topic, partition, offset, error: &error }.emit();
                     ack.done();
                 }
             }

@@ -27,10 +27,7 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &settings.kafka_brokers)
-        .set(
-            "message.max.bytes",
-            (settings.max_message_bytes + 64 * 1024).to_string(),
-        )
+        .set("message.max.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "10000")
         .set("statistics.interval.ms", stats::STATISTICS_INTERVAL_MS);
@@ -44,20 +41,12 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
 /// metadata requests but not CreateTopics (librdkafka's mock cluster) gets the topics
 /// through its automatic creation instead.
 pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(settings).create().with_context(|| {
-            format!(
-                "invalid Kafka client settings (KAFKA_BROKERS={})",
-                settings.kafka_brokers
-            )
-        })?;
+    let admin: AdminClient<DefaultClientContext> = client_config(settings)
+        .create()
+        .with_context(|| format!("invalid Kafka client settings (KAFKA_BROKERS={})", settings.kafka_brokers))?;
 
     let existing = wait_for_metadata(settings).await?;
-    let missing: Vec<&str> = topics
-        .iter()
-        .copied()
-        .filter(|t| !existing.iter().any(|e| e == t))
-        .collect();
+    let missing: Vec<&str> = topics.iter().copied().filter(|t| !existing.iter().any(|e| e == t)).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -66,12 +55,8 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow:
     let new_topics: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|name| {
-            NewTopic::new(
-                name,
-                settings.topic_partitions,
-                TopicReplication::Fixed(settings.topic_replication),
-            )
-            .set("max.message.bytes", &max_bytes)
+            NewTopic::new(name, settings.topic_partitions, TopicReplication::Fixed(settings.topic_replication))
+                .set("max.message.bytes", &max_bytes)
         })
         .collect();
     let options = AdminOptions::new()
@@ -91,9 +76,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow:
             Ok(())
         }
         Err(e) => {
-            log::warn!(
-                "the broker did not create topics on request ({e}); asking for automatic creation"
-            );
+            log::warn!("the broker did not create topics on request ({e}); asking for automatic creation");
             auto_create(settings, &missing)
         }
     }
@@ -101,9 +84,7 @@ pub async fn ensure_topics(settings: &KafkaSettings, topics: &[&str]) -> anyhow:
 
 /// Wait until the broker serves a metadata request; returns the names of its topics.
 async fn wait_for_metadata(settings: &KafkaSettings) -> anyhow::Result<Vec<String>> {
-    let client: BaseProducer = client_config(settings)
-        .create()
-        .context("creating a Kafka metadata client")?;
+    let client: BaseProducer = client_config(settings).create().context("creating a Kafka metadata client")?;
     let client = std::sync::Arc::new(client);
     let mut backoff = Duration::from_millis(200);
     let mut attempt: u64 = 0;
@@ -115,13 +96,7 @@ async fn wait_for_metadata(settings: &KafkaSettings) -> anyhow::Result<Vec<Strin
             fetcher
                 .client()
                 .fetch_metadata(None, Duration::from_secs(2))
-                .map(|metadata| {
-                    metadata
-                        .topics()
-                        .iter()
-                        .map(|t| t.name().to_string())
-                        .collect::<Vec<_>>()
-                })
+                .map(|metadata| metadata.topics().iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
         })
         .await
         .context("the metadata request thread failed")?;
@@ -148,10 +123,8 @@ fn auto_create(settings: &KafkaSettings, topics: &[&str]) -> anyhow::Result<()> 
             .client()
             .fetch_metadata(Some(topic), Duration::from_secs(10))
             .with_context(|| format!("requesting metadata for Kafka topic {topic}"))?;
-        let created = metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == *topic && t.error().is_none() && !t.partitions().is_empty());
+        let created =
+            metadata.topics().iter().any(|t| t.name() == *topic && t.error().is_none() && !t.partitions().is_empty());
         anyhow::ensure!(
             created,
             "Kafka topic {topic} does not exist and the broker creates it neither on request nor automatically; create it by hand"

@@ -25,11 +25,7 @@ impl OffsetTracker {
     pub fn dispatched(&mut self, partition: i32, offset: i64) {
         let state = self.partitions.entry(partition).or_default();
         state.pending.insert(offset);
-        state.first_dispatched = Some(
-            state
-                .first_dispatched
-                .map_or(offset, |first| first.min(offset)),
-        );
+        state.first_dispatched = Some(state.first_dispatched.map_or(offset, |first| first.min(offset)));
     }
 
     /// Mark an offset processed; returns the highest offset that may now be stored for
@@ -40,9 +36,7 @@ impl OffsetTracker {
         state.highest_done = state.highest_done.max(Some(offset));
 
         let committable = match state.pending.first() {
-            Some(&lowest_pending) => {
-                Some(lowest_pending - 1).filter(|o| Some(*o) >= state.first_dispatched)
-            }
+            Some(&lowest_pending) => Some(lowest_pending - 1).filter(|o| Some(*o) >= state.first_dispatched),
             None => state.highest_done,
         }?;
         if state.stored.is_some_and(|stored| stored >= committable) {

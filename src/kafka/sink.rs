@@ -68,38 +68,19 @@ impl Handler<Publish> for ResultSink {
     fn handle(&mut self, msg: Publish, _ctx: &mut Self::Context) -> Self::Result {
         let producer = self.producer.clone();
         let mut shutdown = self.shutdown.clone();
-        ActorMessages {
-            actor: ActorName::ResultSink,
-            direction: "in",
-            count: 1,
-        }
-        .emit();
+        ActorMessages { actor: ActorName::ResultSink, direction: "in", count: 1 }.emit();
         let started = Instant::now();
         Box::pin(async move {
             let mut backoff = Duration::from_millis(100);
             let mut attempt = 0;
             loop {
                 attempt += 1;
-                let record = FutureRecord::to(&msg.topic)
-                    .key(&msg.key)
-                    .payload(&msg.payload);
-                let error = match producer
-                    .send(record, Timeout::After(Duration::from_secs(30)))
-                    .await
-                {
+                let record = FutureRecord::to(&msg.topic).key(&msg.key).payload(&msg.payload);
+                let error = match producer.send(record, Timeout::After(Duration::from_secs(30))).await {
                     Ok(_) => {
                         MessageProduced { topic: &msg.topic }.emit();
-                        ActorMessages {
-                            actor: ActorName::ResultSink,
-                            direction: "out",
-                            count: 1,
-                        }
-                        .emit();
-                        ActorWorkDone {
-                            actor: ActorName::ResultSink,
-                            elapsed: started.elapsed(),
-                        }
-                        .emit();
+                        ActorMessages { actor: ActorName::ResultSink, direction: "out", count: 1 }.emit();
+                        ActorWorkDone { actor: ActorName::ResultSink, elapsed: started.elapsed() }.emit();
                         return Ok(());
                     }
                     Err((error, _)) => error,
@@ -107,13 +88,7 @@ impl Handler<Publish> for ResultSink {
                 if is_permanent(&error) {
                     return Err(PublishError::Rejected(error));
                 }
-                ProduceFailed {
-                    topic: &msg.topic,
-                    key: &msg.key,
-                    attempt,
-                    error: &error,
-                }
-                .emit();
+                ProduceFailed { topic: &msg.topic, key: &msg.key, attempt, error: &error }.emit();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.wait() => return Err(PublishError::ShuttingDown),
@@ -126,11 +101,6 @@ impl Handler<Publish> for ResultSink {
 
 /// Errors that no retry can fix, because they concern the message itself.
 fn is_permanent(error: &rdkafka::error::KafkaError) -> bool {
-    use rdkafka::types::RDKafkaErrorCode::{
-        InvalidMessage, InvalidMessageSize, MessageSizeTooLarge,
-    };
-    matches!(
-        error.rdkafka_error_code(),
-        Some(MessageSizeTooLarge | InvalidMessageSize | InvalidMessage)
-    )
+    use rdkafka::types::RDKafkaErrorCode::{InvalidMessage, InvalidMessageSize, MessageSizeTooLarge};
+    matches!(error.rdkafka_error_code(), Some(MessageSizeTooLarge | InvalidMessageSize | InvalidMessage))
 }

@@ -33,31 +33,20 @@ impl Counters {
     fn advance(&self, messages: i64, bytes: i64) -> (u64, u64) {
         let previous_messages = self.messages.swap(messages, Ordering::Relaxed);
         let previous_bytes = self.bytes.swap(bytes, Ordering::Relaxed);
-        (
-            u64::try_from(messages - previous_messages).unwrap_or(0),
-            u64::try_from(bytes - previous_bytes).unwrap_or(0),
-        )
+        (u64::try_from(messages - previous_messages).unwrap_or(0), u64::try_from(bytes - previous_bytes).unwrap_or(0))
     }
 }
 
 impl StatsContext {
     pub fn new(client: impl Into<String>) -> Self {
-        Self {
-            client: client.into(),
-            last_tx: Counters::default(),
-            last_rx: Counters::default(),
-        }
+        Self { client: client.into(), last_tx: Counters::default(), last_rx: Counters::default() }
     }
 }
 
 impl ClientContext for StatsContext {
     fn stats(&self, statistics: Statistics) {
-        let (tx_messages, tx_bytes) = self
-            .last_tx
-            .advance(statistics.txmsgs, statistics.txmsg_bytes);
-        let (rx_messages, rx_bytes) = self
-            .last_rx
-            .advance(statistics.rxmsgs, statistics.rxmsg_bytes);
+        let (tx_messages, tx_bytes) = self.last_tx.advance(statistics.txmsgs, statistics.txmsg_bytes);
+        let (rx_messages, rx_bytes) = self.last_rx.advance(statistics.rxmsgs, statistics.rxmsg_bytes);
 
         // librdkafka reports -1 for partitions whose lag is unknown, and the internal
         // partition -1 (unassigned) for every topic; neither is a real lag.
@@ -69,15 +58,7 @@ impl ClientContext for StatsContext {
                 .map(move |(partition, p)| (topic.as_str(), *partition, p.consumer_lag))
         });
 
-        KafkaClientStatistics {
-            client: &self.client,
-            tx_messages,
-            tx_bytes,
-            rx_messages,
-            rx_bytes,
-            lags,
-        }
-        .emit();
+        KafkaClientStatistics { client: &self.client, tx_messages, tx_bytes, rx_messages, rx_bytes, lags }.emit();
     }
 }
 
@@ -98,11 +79,7 @@ impl ConsumerContext for StatsContext {
 }
 
 fn describe(partitions: &TopicPartitionList) -> String {
-    let names: Vec<String> = partitions
-        .elements()
-        .iter()
-        .map(|p| format!("{}/{}", p.topic(), p.partition()))
-        .collect();
+    let names: Vec<String> = partitions.elements().iter().map(|p| format!("{}/{}", p.topic(), p.partition())).collect();
     if names.is_empty() {
         "none".to_string()
     } else {

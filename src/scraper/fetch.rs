@@ -1,5 +1,6 @@
-//! FetchWorker: fetches one URL at a time per request, extracts the page and hands the
-//! result to the ResultSink, acknowledging the request only once the result is on Kafka.
+//! FetchWorker: checks robots.txt and politeness, fetches a URL, extracts the page and
+//! hands the result to the ResultSink, acknowledging the request only once the result is
+//! on Kafka.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -10,73 +11,109 @@ use awc::http::header;
 use chrono::Utc;
 use url::Url;
 
+use super::politeness::{Politeness, PolitenessSettings};
+use super::resolve::{AddressRefused, CrawlResolver};
+use super::robots::{RobotsCache, RobotsPolicy};
 use crate::config::ScraperSettings;
-use crate::extract::Extractor;
+use crate::extract::{charset, directives::RobotsDirectives, sitemap, Extractor};
 use crate::kafka::{Delivery, Publish, PublishError, ResultSink};
 use crate::messages::{
-    CrawlRequest, CrawlResult, FetchErrorKind, FetchFailure, FetchOutcome, PageResponse,
-    SCHEMA_VERSION,
+    BlockReason, CrawlRequest, CrawlResult, FetchErrorKind, FetchFailure, FetchOutcome, PageResponse, SitemapEntries,
+    UrlKind, SCHEMA_VERSION,
 };
-use crate::metrics::{
-    ActorMessages, ActorName, ActorWorkDone, FetchFailed, FetchStarted, PageFetched,
-};
+use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, FetchFailed, FetchStarted, PageFetched};
 
 /// Most links kept from one page; the rest are counted in `links_dropped`, which keeps a
 /// result well under the Kafka message limit even for link farms.
 const MAX_LINKS_PER_PAGE: usize = 20_000;
 
-/// The limits every fetch obeys.
+/// Most response headers kept per page, and the longest value kept.
+const MAX_HEADERS: usize = 64;
+const MAX_HEADER_VALUE_BYTES: usize = 1024;
+
+/// The wait after a 429 or 503 that names none.
+const DEFAULT_RETRY_AFTER_SECS: u32 = 60;
+
+/// The limits and policies every fetch of one scraper obeys.
 #[derive(Debug, Clone)]
-pub struct FetchLimits {
+pub struct FetchSettings {
+    pub user_agent: String,
     pub connect_timeout: Duration,
     pub total_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_message_bytes: usize,
+    pub robots_token: String,
+    pub respect_robots: bool,
+    pub robots_cache: Duration,
+    pub robots_retry_secs: u32,
+    pub politeness: PolitenessSettings,
+    pub url_policy: crate::url::UrlPolicy,
 }
 
-impl FetchLimits {
+impl FetchSettings {
     pub fn from_settings(settings: &ScraperSettings) -> Self {
+        let politeness = &settings.politeness;
         Self {
+            user_agent: settings.user_agent.clone(),
             connect_timeout: Duration::from_secs(settings.connect_timeout_seconds),
             total_timeout: Duration::from_secs(settings.fetch_timeout_seconds),
             max_body_bytes: settings.max_body_bytes as usize,
             max_message_bytes: settings.kafka.max_message_bytes as usize,
+            robots_token: politeness.robots_token.clone(),
+            respect_robots: politeness.respect_robots,
+            robots_cache: Duration::from_secs(politeness.robots_cache_seconds),
+            robots_retry_secs: politeness.robots_retry_seconds,
+            politeness: PolitenessSettings {
+                max_in_flight: politeness.host_concurrency as usize,
+                min_delay: Duration::from_millis(politeness.crawl_delay_ms),
+                max_delay: Duration::from_secs(politeness.max_crawl_delay_seconds),
+            },
+            url_policy: settings.urls.policy(),
         }
     }
 }
 
-/// Fetches URLs on its own thread, with its own HTTP connection pool.
+/// Fetches URLs on its own thread, with its own HTTP connection pool, robots.txt cache
+/// and per-host gates.
 pub struct FetchWorker {
-    client: awc::Client,
-    extractor: Rc<Extractor>,
+    state: Rc<WorkerState>,
     sink: Addr<ResultSink>,
     topic_res: String,
-    limits: FetchLimits,
+}
+
+/// What the fetches of one worker share.
+struct WorkerState {
+    client: awc::Client,
+    extractor: Extractor,
+    robots: RobotsCache,
+    politeness: Politeness,
+    settings: FetchSettings,
 }
 
 impl FetchWorker {
     /// Build a worker; it must be called on the thread the worker will run on, because
     /// the HTTP client is bound to its thread.
-    pub fn new(
-        user_agent: &str,
-        limits: FetchLimits,
-        sink: Addr<ResultSink>,
-        topic_res: String,
-    ) -> Self {
-        let connector = awc::Connector::new().timeout(limits.connect_timeout);
+    pub fn new(settings: FetchSettings, resolver: CrawlResolver, sink: Addr<ResultSink>, topic_res: String) -> Self {
+        let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(resolver)).service();
+        let connector = awc::Connector::new().connector(tcp).timeout(settings.connect_timeout);
         let client = awc::Client::builder()
             .connector(connector)
-            .timeout(limits.total_timeout)
+            .timeout(settings.total_timeout)
             .disable_redirects()
-            .add_default_header((header::USER_AGENT, user_agent.to_string()))
+            .add_default_header((header::USER_AGENT, settings.user_agent.clone()))
             .finish();
-        Self {
+        let state = WorkerState {
             client,
-            extractor: Rc::new(Extractor::new()),
-            sink,
-            topic_res,
-            limits,
-        }
+            extractor: Extractor::with_policy(settings.url_policy.clone(), &settings.robots_token),
+            robots: RobotsCache::new(
+                &settings.robots_token,
+                settings.robots_cache,
+                Duration::from_secs(u64::from(settings.robots_retry_secs)),
+            ),
+            politeness: Politeness::new(settings.politeness.clone()),
+            settings,
+        };
+        Self { state: Rc::new(state), sink, topic_res }
     }
 }
 
@@ -88,33 +125,18 @@ impl Handler<Delivery<CrawlRequest>> for FetchWorker {
     type Result = ();
 
     fn handle(&mut self, delivery: Delivery<CrawlRequest>, _ctx: &mut Self::Context) {
-        let client = self.client.clone();
-        let extractor = self.extractor.clone();
+        let state = self.state.clone();
         let sink = self.sink.clone();
         let topic = self.topic_res.clone();
-        let limits = self.limits.clone();
 
-        ActorMessages {
-            actor: ActorName::FetchWorker,
-            direction: "in",
-            count: 1,
-        }
-        .emit();
+        ActorMessages { actor: ActorName::FetchWorker, direction: "in", count: 1 }.emit();
         actix::spawn(async move {
-            let Delivery {
-                message: request,
-                key,
-                ack,
-            } = delivery;
+            let Delivery { message: request, key, ack } = delivery;
             let started = Instant::now();
-            let result = fetch(&client, &extractor, &limits, &request).await;
-            ActorWorkDone {
-                actor: ActorName::FetchWorker,
-                elapsed: started.elapsed(),
-            }
-            .emit();
+            let result = state.crawl(&request).await;
+            ActorWorkDone { actor: ActorName::FetchWorker, elapsed: started.elapsed() }.emit();
 
-            let payload = encode_within_limit(&result, limits.max_message_bytes);
+            let payload = encode_within_limit(&result, state.settings.max_message_bytes);
             match sink.send(Publish { topic, key, payload }).await {
                 Ok(Ok(())) => {
                     ActorMessages { actor: ActorName::FetchWorker, direction: "out", count: 1 }.emit();
@@ -133,124 +155,213 @@ impl Handler<Delivery<CrawlRequest>> for FetchWorker {
     }
 }
 
-/// Fetch one URL and describe what happened; every failure becomes a result too.
-pub async fn fetch(
-    client: &awc::Client,
-    extractor: &Extractor,
-    limits: &FetchLimits,
-    request: &CrawlRequest,
-) -> CrawlResult {
-    let _in_flight = FetchStarted::emit();
-    let fetched_at = Utc::now();
-    let started = Instant::now();
+impl WorkerState {
+    /// Decide whether the URL may be fetched, wait for its host's turn, and fetch it.
+    async fn crawl(&self, request: &CrawlRequest) -> CrawlResult {
+        let fetched_at = Utc::now();
+        let started = Instant::now();
+        let mut robots_sitemaps = Vec::new();
 
-    let outcome = match tokio::time::timeout(
-        limits.total_timeout,
-        fetch_response(client, extractor, limits, &request.url),
-    )
-    .await
-    {
-        Ok(Ok(response)) => {
-            PageFetched {
-                url: &request.url,
-                status: response.status,
-                elapsed: started.elapsed(),
-                body_bytes: response.body_bytes,
-                links: response.links.len(),
+        let outcome = match Url::parse(&request.url) {
+            Err(e) => FetchOutcome::Failed(FetchFailure {
+                error_kind: FetchErrorKind::InvalidUrl,
+                message: format!("'{}' is not a valid URL: {e}", request.url),
+            }),
+            Ok(url) => {
+                let policy = if self.settings.respect_robots {
+                    let lookup = self.robots.lookup(&self.client, &url).await;
+                    if lookup.fresh {
+                        robots_sitemaps = lookup.policy.sitemaps().to_vec();
+                    }
+                    Some(lookup.policy)
+                } else {
+                    None
+                };
+                self.outcome(request, &url, policy.as_deref()).await
             }
-            .emit();
-            FetchOutcome::Response(response)
+        };
+
+        CrawlResult {
+            schema_version: SCHEMA_VERSION,
+            url_id: request.url_id,
+            site_id: request.site_id,
+            url: request.url.clone(),
+            depth: request.depth,
+            leased_at: request.leased_at,
+            fetched_at,
+            response_time_ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
+            outcome,
+            robots_sitemaps,
         }
-        Ok(Err(failure)) => failed(request, failure, started),
-        Err(_) => failed(
-            request,
-            FetchFailure {
+    }
+
+    async fn outcome(&self, request: &CrawlRequest, url: &Url, robots: Option<&RobotsPolicy>) -> FetchOutcome {
+        match robots {
+            Some(RobotsPolicy::Unavailable(reason)) => {
+                return FetchOutcome::Deferred {
+                    reason: format!("robots.txt unavailable: {reason}"),
+                    retry_after_secs: self.settings.robots_retry_secs,
+                }
+            }
+            Some(policy) if !policy.allows(url.as_str()) => {
+                return FetchOutcome::Blocked { reason: BlockReason::RobotsTxt }
+            }
+            _ => {}
+        }
+
+        let host = crate::url::site_host(url);
+        let _turn = self.politeness.acquire(&host, robots.and_then(RobotsPolicy::crawl_delay)).await;
+        let _in_flight = FetchStarted::emit();
+        let started = Instant::now();
+        let fetched = tokio::time::timeout(self.settings.total_timeout, self.fetch_response(url, request.kind)).await;
+        let fetched = fetched.unwrap_or_else(|_| {
+            Err(FetchFailure {
                 error_kind: FetchErrorKind::Timeout,
-                message: format!("no complete response within {:?}", limits.total_timeout),
-            },
-            started,
-        ),
-    };
+                message: format!("no complete response within {:?}", self.settings.total_timeout),
+            })
+        });
 
-    CrawlResult {
-        schema_version: SCHEMA_VERSION,
-        url_id: request.url_id,
-        site_id: request.site_id,
-        url: request.url.clone(),
-        depth: request.depth,
-        leased_at: request.leased_at,
-        fetched_at,
-        response_time_ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
-        outcome,
+        match fetched {
+            Ok(response) => {
+                if let Some(pause) = response.retry_after_secs {
+                    self.politeness.back_off(&host, Duration::from_secs(u64::from(pause)));
+                }
+                PageFetched {
+                    url: url.as_str(),
+                    status: response.status,
+                    elapsed: started.elapsed(),
+                    body_bytes: response.body_bytes,
+                    links: response.links.len(),
+                }
+                .emit();
+                FetchOutcome::Response(response)
+            }
+            Err(failure) if failure.error_kind == FetchErrorKind::BlockedAddress => {
+                FetchFailed {
+                    url: url.as_str(),
+                    kind: failure.error_kind,
+                    message: &failure.message,
+                    elapsed: started.elapsed(),
+                }
+                .emit();
+                FetchOutcome::Blocked { reason: BlockReason::PrivateAddress }
+            }
+            Err(failure) => {
+                FetchFailed {
+                    url: url.as_str(),
+                    kind: failure.error_kind,
+                    message: &failure.message,
+                    elapsed: started.elapsed(),
+                }
+                .emit();
+                FetchOutcome::Failed(failure)
+            }
+        }
     }
-}
 
-fn failed(request: &CrawlRequest, failure: FetchFailure, started: Instant) -> FetchOutcome {
-    FetchFailed {
-        url: &request.url,
-        kind: failure.error_kind,
-        message: &failure.message,
-        elapsed: started.elapsed(),
+    async fn fetch_response(&self, page_url: &Url, kind: UrlKind) -> Result<PageResponse, FetchFailure> {
+        let mut response = self.client.get(page_url.as_str()).send().await.map_err(send_failure)?;
+        let status = response.status().as_u16();
+        let headers = keep_headers(response.headers());
+        let header_value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let content_type = header_value("content-type");
+        let location = header_value("location");
+
+        let limit = match kind {
+            UrlKind::Page => self.settings.max_body_bytes,
+            UrlKind::Sitemap => sitemap::MAX_SITEMAP_BYTES as usize,
+        };
+        let body = response.body().limit(limit).await.map_err(|e| body_failure(e, limit))?;
+
+        let mut page = PageResponse {
+            status,
+            content_type: content_type.clone(),
+            body_bytes: body.len() as u64,
+            ..PageResponse::default()
+        };
+        if (300..400).contains(&status) {
+            page.redirect_to = location.and_then(|l| self.settings.url_policy.resolve(page_url, &l)).map(String::from);
+        }
+        if status == 429 || status == 503 {
+            page.retry_after_secs = Some(
+                header_value("retry-after").as_deref().and_then(parse_retry_after).unwrap_or(DEFAULT_RETRY_AFTER_SECS),
+            );
+        }
+        let header_directives = RobotsDirectives::parse_header(
+            headers.iter().filter(|(n, _)| n == "x-robots-tag").map(|(_, v)| v.as_str()),
+            &self.settings.robots_token,
+        );
+        page.facts.noindex = header_directives.noindex;
+        page.facts.nofollow = header_directives.nofollow;
+        page.headers = headers;
+
+        if !(200..300).contains(&status) {
+            return Ok(page);
+        }
+        match kind {
+            UrlKind::Sitemap => page.sitemap = Some(read_sitemap(&body)),
+            UrlKind::Page if is_html(content_type.as_deref(), &body) => self.read_html(page_url, &body, &mut page),
+            UrlKind::Page => {}
+        }
+        Ok(page)
     }
-    .emit();
-    FetchOutcome::Failed(failure)
-}
 
-async fn fetch_response(
-    client: &awc::Client,
-    extractor: &Extractor,
-    limits: &FetchLimits,
-    url: &str,
-) -> Result<PageResponse, FetchFailure> {
-    let page_url = Url::parse(url).map_err(|e| FetchFailure {
-        error_kind: FetchErrorKind::InvalidUrl,
-        message: format!("'{url}' is not a valid URL: {e}"),
-    })?;
-
-    let mut response = client
-        .get(page_url.as_str())
-        .send()
-        .await
-        .map_err(send_failure)?;
-    let status = response.status().as_u16();
-    let header_text = |name: header::HeaderName| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let content_type = header_text(header::CONTENT_TYPE);
-    let location = header_text(header::LOCATION);
-
-    let body = response
-        .body()
-        .limit(limits.max_body_bytes)
-        .await
-        .map_err(|e| body_failure(e, limits))?;
-
-    let mut page = PageResponse {
-        status,
-        content_type: content_type.clone(),
-        body_bytes: body.len() as u64,
-        ..PageResponse::default()
-    };
-    if (300..400).contains(&status) {
-        page.redirect_to = location
-            .and_then(|l| crate::url::resolve(&page_url, &l))
-            .map(String::from);
-    }
-    if (200..300).contains(&status) && is_html(content_type.as_deref(), &body) {
-        let html = String::from_utf8_lossy(&body);
-        let extracted = extractor.extract(&page_url, &html);
+    fn read_html(&self, page_url: &Url, body: &[u8], page: &mut PageResponse) {
+        let (html, _encoding) = charset::decode_html(body, page.content_type.as_deref());
+        let extracted = self.extractor.extract(page_url, &html);
+        let (noindex, nofollow) = (page.facts.noindex, page.facts.nofollow);
         page.facts = extracted.facts;
+        page.facts.noindex |= noindex;
+        page.facts.nofollow |= nofollow;
         page.links = extracted.links;
+        page.links_dropped = extracted.long_urls_dropped;
         if page.links.len() > MAX_LINKS_PER_PAGE {
-            page.links_dropped = (page.links.len() - MAX_LINKS_PER_PAGE) as u32;
+            page.links_dropped += (page.links.len() - MAX_LINKS_PER_PAGE) as u32;
             page.links.truncate(MAX_LINKS_PER_PAGE);
         }
+        if page.redirect_to.is_none() {
+            page.redirect_to = page.facts.meta_refresh.clone();
+        }
     }
-    Ok(page)
+}
+
+fn read_sitemap(body: &[u8]) -> SitemapEntries {
+    match sitemap::parse(body) {
+        Ok(parsed) => SitemapEntries {
+            pages: parsed.pages,
+            sitemaps: parsed.sitemaps,
+            error: (parsed.truncated > 0).then(|| {
+                format!("{} entries past the {}-URL limit were ignored", parsed.truncated, sitemap::MAX_SITEMAP_URLS)
+            }),
+        },
+        Err(error) => SitemapEntries { error: Some(error.to_string()), ..SitemapEntries::default() },
+    }
+}
+
+/// Keep a bounded copy of the response headers, names in lowercase.
+fn keep_headers(headers: &awc::http::header::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .take(MAX_HEADERS)
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            let value = match value.char_indices().nth(MAX_HEADER_VALUE_BYTES) {
+                Some((cut, _)) => value[..cut].to_string(),
+                None => value.into_owned(),
+            };
+            (name.as_str().to_string(), value)
+        })
+        .collect()
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<u32> {
+    if let Ok(seconds) = value.trim().parse::<u32>() {
+        return Some(seconds);
+    }
+    let date = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
+    let seconds = (date.with_timezone(&Utc) - Utc::now()).num_seconds().max(0);
+    u32::try_from(seconds).ok()
 }
 
 /// Whether a body should be parsed as HTML: by its declared type, or by its first bytes
@@ -258,18 +369,11 @@ async fn fetch_response(
 fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
     match content_type {
         Some(value) => {
-            let mime = value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase();
+            let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
             mime == "text/html" || mime == "application/xhtml+xml"
         }
         None => {
-            let start = String::from_utf8_lossy(&body[..body.len().min(256)])
-                .trim_start()
-                .to_ascii_lowercase();
+            let start = String::from_utf8_lossy(&body[..body.len().min(256)]).trim_start().to_ascii_lowercase();
             start.starts_with("<!doctype html") || start.starts_with("<html")
         }
     }
@@ -278,21 +382,21 @@ fn is_html(content_type: Option<&str>, body: &[u8]) -> bool {
 fn send_failure(error: SendRequestError) -> FetchFailure {
     let error_kind = match &error {
         SendRequestError::Url(_) => FetchErrorKind::InvalidUrl,
-        SendRequestError::Connect(
-            ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved,
-        ) => FetchErrorKind::Dns,
-        SendRequestError::Connect(ConnectError::Timeout) | SendRequestError::Timeout => {
-            FetchErrorKind::Timeout
+        SendRequestError::Connect(ConnectError::Resolver(cause))
+            if cause.downcast_ref::<AddressRefused>().is_some() =>
+        {
+            FetchErrorKind::BlockedAddress
         }
+        SendRequestError::Connect(ConnectError::Resolver(_) | ConnectError::NoRecords | ConnectError::Unresolved) => {
+            FetchErrorKind::Dns
+        }
+        SendRequestError::Connect(ConnectError::Timeout) | SendRequestError::Timeout => FetchErrorKind::Timeout,
         SendRequestError::Connect(ConnectError::SslIsNotSupported) => FetchErrorKind::Tls,
         SendRequestError::Connect(ConnectError::Io(io)) if is_tls_error(io) => FetchErrorKind::Tls,
         SendRequestError::Connect(_) | SendRequestError::Send(_) => FetchErrorKind::Connect,
         _ => FetchErrorKind::InvalidResponse,
     };
-    FetchFailure {
-        error_kind,
-        message: error.to_string(),
-    }
+    FetchFailure { error_kind, message: error.to_string() }
 }
 
 /// rustls reports handshake failures as I/O errors of kind InvalidData.
@@ -300,11 +404,11 @@ fn is_tls_error(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::InvalidData
 }
 
-fn body_failure(error: PayloadError, limits: &FetchLimits) -> FetchFailure {
+fn body_failure(error: PayloadError, limit: usize) -> FetchFailure {
     match error {
         PayloadError::Overflow => FetchFailure {
             error_kind: FetchErrorKind::BodyTooLarge,
-            message: format!("body is larger than {} bytes", limits.max_body_bytes),
+            message: format!("body is larger than {limit} bytes"),
         },
         other => FetchFailure {
             error_kind: FetchErrorKind::InvalidResponse,
@@ -321,10 +425,7 @@ fn encode_within_limit(result: &CrawlResult, max_bytes: usize) -> Vec<u8> {
         Ok(bytes) if bytes.len() <= max_bytes => bytes,
         Ok(bytes) => encode_failure(
             result,
-            format!(
-                "the result is {} bytes, over the {max_bytes}-byte message limit",
-                bytes.len()
-            ),
+            format!("the result is {} bytes, over the {max_bytes}-byte message limit", bytes.len()),
         ),
         Err(e) => encode_failure(result, format!("the result could not be serialized: {e}")),
     }
@@ -332,10 +433,7 @@ fn encode_within_limit(result: &CrawlResult, max_bytes: usize) -> Vec<u8> {
 
 fn encode_failure(result: &CrawlResult, message: String) -> Vec<u8> {
     let replacement = CrawlResult {
-        outcome: FetchOutcome::Failed(FetchFailure {
-            error_kind: FetchErrorKind::InvalidResponse,
-            message,
-        }),
+        outcome: FetchOutcome::Failed(FetchFailure { error_kind: FetchErrorKind::InvalidResponse, message }),
         ..result.clone()
     };
     // A failure with a short message always serializes: every field is a plain value.
@@ -353,5 +451,12 @@ mod tests {
         assert!(!is_html(Some("image/png"), b"<html>"));
         assert!(is_html(None, b"  <!DOCTYPE html><p>"));
         assert!(!is_html(None, b"%PDF-1.4"));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("120"), Some(120));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(0));
+        assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -1,6 +1,9 @@
 //! The scraper role: KafkaIngest on `topic_url` → FetchWorker pool → ResultSink to `topic_res`.
 
 mod fetch;
+mod politeness;
+mod resolve;
+mod robots;
 
 use std::time::Duration;
 
@@ -12,7 +15,8 @@ use crate::config::ScraperSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlRequest;
 use crate::shutdown::{self, Shutdown, TerminationSignals};
-use fetch::{FetchLimits, FetchWorker};
+use fetch::{FetchSettings, FetchWorker};
+use resolve::CrawlResolver;
 
 /// How long a stopping scraper waits for its fetches in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -26,10 +30,7 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
     let metrics_handle = metrics_server.handle();
     actix::spawn(metrics_server);
 
-    let topics = [
-        settings.kafka.topic_url.as_str(),
-        settings.kafka.topic_res.as_str(),
-    ];
+    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
     crate::metrics::init_kafka(&topics, "scraper");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
@@ -59,20 +60,20 @@ struct Supervisor {
 impl Supervisor {
     fn start(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let sink = ResultSink::new(&settings.kafka, "scraper", shutdown.clone())?.start();
-        let limits = FetchLimits::from_settings(settings);
+        let fetch_settings = FetchSettings::from_settings(settings);
+        let resolver = CrawlResolver::new(&settings.politeness.resolve, settings.politeness.allow_private_addresses)?;
+        if settings.politeness.allow_private_addresses {
+            log::warn!("ALLOW_PRIVATE_ADDRESSES is on: this scraper fetches loopback and private addresses");
+        }
 
         let mut arbiters = Vec::new();
         let mut workers = Vec::new();
         for _ in 0..settings.worker_threads() {
             let arbiter = Arbiter::new();
-            let (user_agent, limits, sink, topic) = (
-                settings.user_agent.clone(),
-                limits.clone(),
-                sink.clone(),
-                settings.kafka.topic_res.clone(),
-            );
+            let (fetch_settings, resolver, sink, topic) =
+                (fetch_settings.clone(), resolver.clone(), sink.clone(), settings.kafka.topic_res.clone());
             let worker = FetchWorker::start_in_arbiter(&arbiter.handle(), move |_| {
-                FetchWorker::new(&user_agent, limits, sink, topic)
+                FetchWorker::new(fetch_settings, resolver, sink, topic)
             });
             workers.push(worker.recipient());
             arbiters.push(arbiter);
@@ -92,21 +93,11 @@ impl Supervisor {
             shutdown,
         )?
         .start();
-        Ok(Self {
-            ingest,
-            sink,
-            _arbiters: arbiters,
-        })
+        Ok(Self { ingest, sink, _arbiters: arbiters })
     }
 
     async fn drain(self) {
-        if let Err(e) = self
-            .ingest
-            .send(Drain {
-                timeout: DRAIN_TIMEOUT,
-            })
-            .await
-        {
+        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
             log::warn!("KafkaIngest stopped before draining: {e}");
         }
         drop(self.sink);
@@ -116,10 +107,7 @@ impl Supervisor {
 fn metrics_server(settings: &ScraperSettings) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_scraper")?;
     let server = HttpServer::new(move || {
-        App::new().wrap(prometheus.clone()).route(
-            "/healthz",
-            web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-        )
+        App::new().wrap(prometheus.clone()).route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
     })
     .workers(1)
     .disable_signals()

@@ -18,46 +18,28 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub fn required_env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test.sh"))
 }
 
 /// A name unique to this test process and call, usable as a database or topic name.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Run SQL through psql and return its unaligned output.
 pub fn psql(database_url: &str, sql: &str) -> String {
-    let output = Command::new("psql")
-        .args([database_url, "-v", "ON_ERROR_STOP=1", "-tAc", sql])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "psql failed on {sql}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("psql").args([database_url, "-v", "ON_ERROR_STOP=1", "-tAc", sql]).output().unwrap();
+    assert!(output.status.success(), "psql failed on {sql}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
 pub fn psql_count(database_url: &str, sql: &str) -> i64 {
-    psql(database_url, sql)
-        .parse()
-        .unwrap_or_else(|_| panic!("not a count: {sql}"))
+    psql(database_url, sql).parse().unwrap_or_else(|_| panic!("not a count: {sql}"))
 }
 
 /// Create an empty database and return its URL.
@@ -72,17 +54,10 @@ pub fn fresh_database(name: &str) -> String {
 
 /// The folder of the Rust book that rustup installs.
 pub fn rust_book_dir() -> PathBuf {
-    let output = Command::new("rustc")
-        .args(["--print", "sysroot"])
-        .output()
-        .unwrap();
+    let output = Command::new("rustc").args(["--print", "sysroot"]).output().unwrap();
     let sysroot = String::from_utf8(output.stdout).unwrap();
     let dir = Path::new(sysroot.trim()).join("share/doc/rust/html/book");
-    assert!(
-        dir.is_dir(),
-        "the Rust book is not installed at {}",
-        dir.display()
-    );
+    assert!(dir.is_dir(), "the Rust book is not installed at {}", dir.display());
     dir
 }
 
@@ -104,11 +79,7 @@ impl Canned {
     }
 
     pub fn redirect(status: u16, location: &str) -> Self {
-        Self {
-            status,
-            headers: vec![("Location".into(), location.into())],
-            body: Vec::new(),
-        }
+        Self { status, headers: vec![("Location".into(), location.into())], body: Vec::new() }
     }
 }
 
@@ -131,9 +102,7 @@ impl FixtureServer {
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let (root, routes, recorded) = (root.clone(), routes.clone(), recorded.clone());
-                thread::spawn(move || {
-                    serve_connection(stream, root.as_deref(), &routes, &recorded, delay)
-                });
+                thread::spawn(move || serve_connection(stream, root.as_deref(), &routes, &recorded, delay));
             }
         });
         Self { port, requests }
@@ -175,36 +144,17 @@ fn serve_connection(
                 break;
             }
         }
-        let target = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .to_string();
-        recorded
-            .lock()
-            .unwrap()
-            .push((Instant::now(), target.clone()));
+        let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+        recorded.lock().unwrap().push((Instant::now(), target.clone()));
         thread::sleep(delay);
 
-        let response = routes
-            .get(&target)
-            .cloned()
-            .unwrap_or_else(|| serve_file(root, &target));
-        let mut head = format!(
-            "HTTP/1.1 {} Fixture\r\nContent-Length: {}\r\n",
-            response.status,
-            response.body.len()
-        );
+        let response = routes.get(&target).cloned().unwrap_or_else(|| serve_file(root, &target));
+        let mut head = format!("HTTP/1.1 {} Fixture\r\nContent-Length: {}\r\n", response.status, response.body.len());
         for (name, value) in &response.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
-        if writer
-            .write_all(head.as_bytes())
-            .and_then(|_| writer.write_all(&response.body))
-            .is_err()
-            || !keep_alive
-        {
+        if writer.write_all(head.as_bytes()).and_then(|_| writer.write_all(&response.body)).is_err() || !keep_alive {
             return;
         }
     }
@@ -243,11 +193,7 @@ fn serve_file(root: Option<&Path>, target: &str) -> Canned {
         Some("svg") => "image/svg+xml",
         _ => "application/octet-stream",
     };
-    Canned {
-        status: 200,
-        headers: vec![("Content-Type".into(), content_type.into())],
-        body,
-    }
+    Canned { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body }
 }
 
 fn percent_decode(input: &str) -> String {
@@ -255,13 +201,8 @@ fn percent_decode(input: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        if let Some(value) = hex
-            .filter(|_| bytes[i] == b'%')
-            .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        if let Some(value) = hex.filter(|_| bytes[i] == b'%').and_then(|h| u8::from_str_radix(h, 16).ok()) {
             out.push(value);
             i += 3;
             continue;
@@ -290,9 +231,7 @@ impl Cluster {
     pub fn start(name: &str, scrapers: usize, extra_env: &[(&str, &str)]) -> Self {
         let name = unique(name);
         let database_url = fresh_database(&name);
-        let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("logs")
-            .join(&name);
+        let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("logs").join(&name);
         std::fs::create_dir_all(&log_dir).unwrap();
 
         let admin_port = free_port();
@@ -304,12 +243,11 @@ impl Cluster {
             ("KAFKA_GROUP_PREFIX".into(), name.clone()),
             ("KAFKA_TOPIC_PARTITIONS".into(), "4".into()),
             ("RUST_LOG".into(), "info,open_ahrefs=debug".into()),
+            // The fixture servers listen on loopback, and the tests need no politeness delay.
+            ("ALLOW_PRIVATE_ADDRESSES".into(), "true".into()),
+            ("CRAWL_DELAY_MS".into(), "0".into()),
         ];
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
 
         let mut cluster = Self {
             name: name.clone(),
@@ -323,21 +261,14 @@ impl Cluster {
             env,
             log_dir,
         };
-        cluster.admin = Some(cluster.spawn(
-            "admin",
-            &[("ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))],
-        ));
+        cluster.admin = Some(cluster.spawn("admin", &[("ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))]));
         cluster.wait_healthy(&format!("{}/healthz", cluster.api));
         for i in 0..scrapers {
             let port = free_port();
-            let child = cluster.spawn(
-                &format!("scraper-{i}"),
-                &[("SCRAPER_METRICS_LISTEN", format!("127.0.0.1:{port}"))],
-            );
+            let child =
+                cluster.spawn(&format!("scraper-{i}"), &[("SCRAPER_METRICS_LISTEN", format!("127.0.0.1:{port}"))]);
             cluster.scrapers.push(Some(child));
-            cluster
-                .scraper_metrics
-                .push(format!("http://127.0.0.1:{port}/metrics"));
+            cluster.scraper_metrics.push(format!("http://127.0.0.1:{port}/metrics"));
         }
         cluster
     }
@@ -363,10 +294,7 @@ impl Cluster {
             }
             thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "{url} did not answer within 60 s; see {}",
-            self.log_dir.display()
-        );
+        panic!("{url} did not answer within 60 s; see {}", self.log_dir.display());
     }
 
     pub fn log(&self, role: &str) -> String {
@@ -379,17 +307,13 @@ impl Cluster {
             .send_json(serde_json::json!({ "url": url }))
             .unwrap_or_else(|e| panic!("adding {url} failed: {e}"));
         assert_eq!(response.status(), 201);
-        response.into_json::<Value>().unwrap()["id"]
-            .as_i64()
-            .unwrap()
+        response.into_json::<Value>().unwrap()["id"].as_i64().unwrap()
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {
         match ureq::get(&format!("{}{path}", self.api)).call() {
             Ok(response) => (response.status(), response.into_json().unwrap()),
-            Err(ureq::Error::Status(status, response)) => {
-                (status, response.into_json().unwrap_or(Value::Null))
-            }
+            Err(ureq::Error::Status(status, response)) => (status, response.into_json().unwrap_or(Value::Null)),
             Err(e) => panic!("GET {path} failed: {e}"),
         }
     }
@@ -401,12 +325,7 @@ impl Cluster {
     }
 
     /// Poll a site until it is done, calling `on_progress` on every look.
-    pub fn wait_done_with(
-        &self,
-        id: i64,
-        timeout: Duration,
-        mut on_progress: impl FnMut(&Value),
-    ) -> Value {
+    pub fn wait_done_with(&self, id: i64, timeout: Duration, mut on_progress: impl FnMut(&Value)) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let site = self.site(id);
@@ -453,10 +372,7 @@ impl Cluster {
 
     /// Stop every process with SIGTERM, as an orchestrator would, and wait for it.
     pub fn stop(&mut self) {
-        let children = self
-            .scrapers
-            .iter_mut()
-            .chain(std::iter::once(&mut self.admin));
+        let children = self.scrapers.iter_mut().chain(std::iter::once(&mut self.admin));
         for child in children.flatten() {
             terminate(child);
         }
@@ -473,9 +389,7 @@ impl Drop for Cluster {
 
 /// SIGTERM a child and wait for it, killing it after 30 s.
 pub fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -491,16 +405,7 @@ pub fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
 /// The independent count of `tests/independent_count.py` for a folder served at `seed`.
 pub fn independent_count(root: &Path, seed: &str) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/independent_count.py");
-    let output = Command::new("python3")
-        .arg(script)
-        .arg(root)
-        .arg(seed)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "independent count failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("python3").arg(script).arg(root).arg(seed).output().unwrap();
+    assert!(output.status.success(), "independent count failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }

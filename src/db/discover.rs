@@ -1,0 +1,287 @@
+//! Recording the URLs a batch of results discovered: link and redirect targets, sitemap
+//! entries and sitemaps, each with the state the crawl limits give it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::{Postgres, Transaction};
+use url::Url;
+
+use crate::messages::{CrawlResult, FetchOutcome, UrlKind};
+use crate::scope::{path_key, CrawlLimits, GuardCounts};
+
+/// A URL found in a batch, before it has an id.
+#[derive(Debug, Clone)]
+struct Candidate {
+    kind: UrlKind,
+    depth: i32,
+    in_sitemap: bool,
+}
+
+/// What the insert of discovered URLs produced.
+pub struct Discovered {
+    /// The id of every discovered URL, new or known.
+    pub ids: HashMap<String, i64>,
+    pub new_urls: u64,
+}
+
+/// Collect every URL the results point at, keeping the smallest depth per URL.
+fn candidates(results: &[&CrawlResult]) -> BTreeMap<String, Candidate> {
+    let mut found: BTreeMap<String, Candidate> = BTreeMap::new();
+    let mut add = |url: &str, kind: UrlKind, depth: i32, in_sitemap: bool| {
+        found
+            .entry(url.to_string())
+            .and_modify(|c| {
+                c.depth = c.depth.min(depth);
+                c.in_sitemap |= in_sitemap;
+            })
+            .or_insert(Candidate { kind, depth, in_sitemap });
+    };
+    for result in results {
+        let depth = result.depth.saturating_add(1);
+        for sitemap in &result.robots_sitemaps {
+            add(sitemap, UrlKind::Sitemap, result.depth, false);
+        }
+        let FetchOutcome::Response(response) = &result.outcome else { continue };
+        if let Some(target) = &response.redirect_to {
+            add(target, UrlKind::Page, depth, false);
+        }
+        for link in &response.links {
+            add(&link.url, UrlKind::Page, depth, false);
+        }
+        if let Some(sitemap) = &response.sitemap {
+            for page in &sitemap.pages {
+                add(page, UrlKind::Page, depth, true);
+            }
+            for child in &sitemap.sitemaps {
+                add(child, UrlKind::Sitemap, result.depth, false);
+            }
+        }
+    }
+    found
+}
+
+/// Insert the URLs not seen before and return the ids of all of them.
+pub async fn record(
+    tx: &mut Transaction<'_, Postgres>,
+    results: &[&CrawlResult],
+    limits: &CrawlLimits,
+) -> Result<Discovered, sqlx::Error> {
+    let mut found = candidates(results);
+    // Sitemap entries are the site owner's word, but still URLs: normalize them like links.
+    found.retain(|url, _| Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")));
+    if found.is_empty() {
+        return Ok(Discovered { ids: HashMap::new(), new_urls: 0 });
+    }
+    let all: Vec<String> = found.keys().map(|u| clean(u)).collect();
+
+    let known: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)").bind(&all).fetch_all(&mut **tx).await?;
+    let mut ids: HashMap<String, i64> = known.into_iter().map(|(id, url)| (url, id)).collect();
+
+    let in_sitemap: Vec<i64> =
+        found.iter().filter(|(url, c)| c.in_sitemap && ids.contains_key(*url)).map(|(url, _)| ids[url]).collect();
+    if !in_sitemap.is_empty() {
+        sqlx::query("UPDATE urls SET in_sitemap = true WHERE id = ANY($1) AND NOT in_sitemap")
+            .bind(&in_sitemap)
+            .execute(&mut **tx)
+            .await?;
+    }
+
+    let new: Vec<(Url, Candidate)> = found
+        .into_iter()
+        .filter(|(url, _)| !ids.contains_key(url))
+        .filter_map(|(url, candidate)| Url::parse(&url).ok().map(|u| (u, candidate)))
+        .collect();
+    if new.is_empty() {
+        return Ok(Discovered { ids, new_urls: 0 });
+    }
+    let rows = classify(tx, new, limits).await?;
+
+    let inserted: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
+        "INSERT INTO urls (url, host, site_id, state, state_reason, kind, depth, in_sitemap, path_key, next_fetch_at)
+         SELECT t.url, t.host, t.site_id, t.state, t.reason, t.kind, t.depth, t.in_sitemap, t.path_key,
+                CASE WHEN t.state = 'pending' THEN now() END
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int4[],
+                     $8::bool[], $9::text[])
+              AS t(url, host, site_id, state, reason, kind, depth, in_sitemap, path_key)
+         ORDER BY t.url
+         ON CONFLICT (url) DO NOTHING
+         RETURNING id, url, CASE WHEN kind = 'page' AND state <> 'external' THEN site_id END",
+    )
+    .bind(&rows.url)
+    .bind(&rows.host)
+    .bind(&rows.site_id)
+    .bind(&rows.state)
+    .bind(&rows.reason)
+    .bind(&rows.kind)
+    .bind(&rows.depth)
+    .bind(&rows.in_sitemap)
+    .bind(&rows.path_key)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let mut added_per_site: HashMap<i64, i64> = HashMap::new();
+    for (id, url, site) in &inserted {
+        ids.insert(url.clone(), *id);
+        if let Some(site) = site {
+            *added_per_site.entry(*site).or_default() += 1;
+        }
+    }
+    if !added_per_site.is_empty() {
+        let (sites, added): (Vec<i64>, Vec<i64>) = added_per_site.into_iter().unzip();
+        sqlx::query(
+            "UPDATE sites SET url_count = url_count + t.added
+             FROM UNNEST($1::int8[], $2::int8[]) AS t(id, added) WHERE sites.id = t.id",
+        )
+        .bind(&sites)
+        .bind(&added)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    // A URL inserted by a concurrent transaction between the two statements has no id yet.
+    let missing: Vec<String> = rows.url.iter().filter(|u| !ids.contains_key(*u)).cloned().collect();
+    if !missing.is_empty() {
+        let late: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)").bind(&missing).fetch_all(&mut **tx).await?;
+        ids.extend(late.into_iter().map(|(id, url)| (url, id)));
+    }
+    Ok(Discovered { ids, new_urls: inserted.len() as u64 })
+}
+
+/// The columns of the URLs to insert.
+#[derive(Default)]
+struct UrlRows {
+    url: Vec<String>,
+    host: Vec<String>,
+    site_id: Vec<Option<i64>>,
+    state: Vec<&'static str>,
+    reason: Vec<Option<&'static str>>,
+    kind: Vec<&'static str>,
+    depth: Vec<i32>,
+    in_sitemap: Vec<bool>,
+    path_key: Vec<Option<String>>,
+}
+
+/// Give each new URL its site and state: external outside every site, otherwise pending
+/// unless a crawl limit or trap guard skips it.
+async fn classify(
+    tx: &mut Transaction<'_, Postgres>,
+    mut new: Vec<(Url, Candidate)>,
+    limits: &CrawlLimits,
+) -> Result<UrlRows, sqlx::Error> {
+    // Shallow URLs first, so that a limit keeps the pages closest to the seed.
+    new.sort_by(|(a, ca), (b, cb)| ca.depth.cmp(&cb.depth).then_with(|| a.as_str().cmp(b.as_str())));
+
+    let hosts: Vec<String> = new.iter().map(|(u, _)| crate::url::site_host(u)).collect();
+    let sites: Vec<(i64, String, i64)> = sqlx::query_as("SELECT id, host, url_count FROM sites WHERE host = ANY($1)")
+        .bind(&hosts)
+        .fetch_all(&mut **tx)
+        .await?;
+    let site_of: HashMap<String, i64> = sites.iter().map(|(id, host, _)| (host.clone(), *id)).collect();
+
+    let keys: Vec<String> = new.iter().filter_map(|(u, _)| path_key(u)).collect();
+    let variants: Vec<(String, i64)> = if keys.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as("SELECT path_key, count(*) FROM urls WHERE path_key = ANY($1) GROUP BY path_key")
+            .bind(&keys)
+            .fetch_all(&mut **tx)
+            .await?
+    };
+    let mut counts = GuardCounts {
+        pages_per_site: sites.iter().map(|(id, _, count)| (*id, *count)).collect(),
+        variants_per_path: variants.into_iter().collect(),
+    };
+
+    let mut rows = UrlRows::default();
+    for ((url, candidate), host) in new.into_iter().zip(hosts) {
+        let site = site_of.get(&host).copied();
+        let (state, reason) = match (site, candidate.kind) {
+            (None, _) => ("external", None),
+            (Some(_), UrlKind::Sitemap) => ("pending", None),
+            (Some(site), UrlKind::Page) => match limits.check(site, &url, candidate.depth, &mut counts) {
+                Ok(()) => ("pending", None),
+                Err(skip) => ("skipped", Some(skip.as_str())),
+            },
+        };
+        rows.path_key.push(path_key(&url).map(|k| clean(&k)));
+        rows.url.push(clean(url.as_str()));
+        rows.host.push(host);
+        rows.site_id.push(site);
+        rows.state.push(state);
+        rows.reason.push(reason);
+        rows.kind.push(match candidate.kind {
+            UrlKind::Page => "page",
+            UrlKind::Sitemap => "sitemap",
+        });
+        rows.depth.push(candidate.depth);
+        rows.in_sitemap.push(candidate.in_sitemap);
+    }
+    Ok(rows)
+}
+
+/// PostgreSQL text cannot hold NUL characters, which hostile pages do contain.
+pub fn clean(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Link, PageResponse, SitemapEntries, SCHEMA_VERSION};
+
+    fn result(depth: i32, response: PageResponse) -> CrawlResult {
+        CrawlResult {
+            schema_version: SCHEMA_VERSION,
+            url_id: 1,
+            site_id: 1,
+            url: "http://a/".into(),
+            depth,
+            leased_at: chrono::Utc::now(),
+            fetched_at: chrono::Utc::now(),
+            response_time_ms: 1,
+            outcome: FetchOutcome::Response(response),
+            robots_sitemaps: vec!["http://a/sitemap-from-robots.xml".into()],
+        }
+    }
+
+    fn link(url: &str) -> Link {
+        Link {
+            href: url.into(),
+            url: url.into(),
+            anchor_text: String::new(),
+            nofollow: false,
+            ugc: false,
+            sponsored: false,
+        }
+    }
+
+    #[test]
+    fn candidates_keep_kind_depth_and_sitemap_flag() {
+        let deep = result(3, PageResponse { links: vec![link("http://a/x")], ..PageResponse::default() });
+        let shallow = result(
+            0,
+            PageResponse {
+                links: vec![link("http://a/x")],
+                redirect_to: Some("http://a/r".into()),
+                sitemap: Some(SitemapEntries {
+                    pages: vec!["http://a/x".into()],
+                    sitemaps: vec!["http://a/child.xml".into()],
+                    error: None,
+                }),
+                ..PageResponse::default()
+            },
+        );
+        let found = candidates(&[&deep, &shallow]);
+        assert_eq!(found["http://a/x"].depth, 1);
+        assert!(found["http://a/x"].in_sitemap);
+        assert_eq!(found["http://a/r"].kind, UrlKind::Page);
+        assert_eq!(found["http://a/child.xml"].kind, UrlKind::Sitemap);
+        assert_eq!(found["http://a/sitemap-from-robots.xml"].kind, UrlKind::Sitemap);
+    }
+}
