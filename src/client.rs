@@ -148,3 +148,168 @@ fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
         println!("{name:<16} {value:>20}");
     }
 }
+
+#[derive(Debug, Clone, Args)]
+pub struct BacklinksArgs {
+    /// A URL, host or registrable domain.
+    pub target: String,
+
+    /// How to match the target: url, host or domain (default: url when it has a scheme).
+    #[arg(long)]
+    pub mode: Option<String>,
+
+    /// Most backlinks listed.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Base URL of the admin API.
+    #[arg(long, env = "OPEN_AHREFS_API", default_value = "http://127.0.0.1:8000")]
+    pub api: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The site id, as `open-ahrefs crawl` prints it.
+    pub site_id: i64,
+
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Base URL of the admin API.
+    #[arg(long, env = "OPEN_AHREFS_API", default_value = "http://127.0.0.1:8000")]
+    pub api: String,
+}
+
+/// List the backlinks of a target, with totals.
+pub async fn backlinks(args: BacklinksArgs) -> anyhow::Result<()> {
+    let mut path = format!("/api/v1/backlinks?limit={}&target={}", args.limit, encode_component(&args.target));
+    if let Some(mode) = &args.mode {
+        path.push_str(&format!("&mode={}", encode_component(mode)));
+    }
+    let body = get_json(&args.api, &path).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body).context("formatting JSON")?);
+        return Ok(());
+    }
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|link| {
+            vec![
+                text(&link["source_url"]),
+                text(&link["anchor_text"]),
+                rel_kinds(link),
+                text(&link["first_seen"]).chars().take(10).collect(),
+            ]
+        })
+        .collect();
+    print_table(&["source", "anchor", "rel", "first seen"], &rows);
+    println!(
+        "{} of {} backlinks of {}",
+        items.len(),
+        body["total"],
+        body["target"]["value"].as_str().unwrap_or(&args.target)
+    );
+    Ok(())
+}
+
+/// Print a site's audit findings.
+pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let body = get_json(&args.api, &format!("/api/v1/sites/{}/audit", args.site_id)).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body).context("formatting JSON")?);
+        return Ok(());
+    }
+    let findings = body["findings"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|finding| {
+            let example = finding["examples"].get(0).map(|e| text(&e["url"])).unwrap_or_default();
+            vec![text(&finding["severity"]), text(&finding["code"]), finding["count"].to_string(), example]
+        })
+        .collect();
+    print_table(&["severity", "finding", "count", "example"], &rows);
+    println!("{} findings for site {}", findings.len(), args.site_id);
+    Ok(())
+}
+
+async fn get_json(api: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+    let api = api.trim_end_matches('/');
+    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let mut response = client
+        .get(format!("{api}{path}"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
+    let body = response.body().limit(64 * 1024 * 1024).await.context("reading the API response")?;
+    if !response.status().is_success() {
+        bail!("{path} failed with HTTP {}: {}", response.status(), String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).context("parsing the API response")
+}
+
+fn text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn rel_kinds(link: &serde_json::Value) -> String {
+    let kinds: Vec<&str> =
+        ["nofollow", "ugc", "sponsored"].into_iter().filter(|kind| link[*kind].as_bool() == Some(true)).collect();
+    if kinds.is_empty() {
+        "follow".to_string()
+    } else {
+        kinds.join(" ")
+    }
+}
+
+fn encode_component(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Print rows as aligned columns, cutting the widest columns so that a line fits the
+/// terminal width (`COLUMNS`, else 120).
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let width: usize = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120);
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let gaps = 2 * headers.len().saturating_sub(1);
+    while widths.iter().sum::<usize>() + gaps > width {
+        let Some((widest, _)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else { break };
+        if widths[widest] <= 8 {
+            break;
+        }
+        widths[widest] -= 1;
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| {
+                let cut: String = if cell.chars().count() > *w {
+                    cell.chars().take(w.saturating_sub(1)).chain(std::iter::once('…')).collect()
+                } else {
+                    cell.clone()
+                };
+                format!("{cut:<w$}")
+            })
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}

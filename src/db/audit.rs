@@ -218,6 +218,31 @@ fn finding_queries() -> Vec<(&'static str, Severity, String)> {
     ]
 }
 
+/// One query that lists every finding's URLs as text arrays `[code, severity, url,
+/// detail]`, for the streamed export; `$1` is the site id and the thresholds are the
+/// defaults.
+pub fn export_sql() -> String {
+    let t = AuditThresholds::default();
+    let parts: Vec<String> = finding_queries()
+        .into_iter()
+        .map(|(code, severity, sql)| {
+            let severity = match severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Notice => "notice",
+            };
+            let sql = sql
+                .replace("$2", &t.max_depth.to_string())
+                .replace("$3", &t.slow_ms.to_string())
+                .replace("$4", &t.large_bytes.to_string())
+                .replace("$5", &t.title_min_chars.to_string())
+                .replace("$6", &t.title_max_chars.to_string());
+            format!("SELECT ARRAY['{code}', '{severity}', f.url, f.detail::text] FROM ({sql}) f")
+        })
+        .collect();
+    parts.join("\nUNION ALL\n")
+}
+
 /// Run every finding's query for a site.
 pub async fn site_audit(pool: &PgPool, site_id: i64, thresholds: &AuditThresholds) -> Result<Audit, sqlx::Error> {
     let mut findings = Vec::new();
