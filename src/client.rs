@@ -95,7 +95,8 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         last_fetched = progress.urls_fetched;
         last_report = Instant::now();
         print!(
-            "{line_end}{:>8.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
+            "{line_end}[{}] {:>7.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
+            progress_bar(progress.urls_fetched, progress.urls_discovered),
             started.elapsed().as_secs_f64(),
             progress.urls_fetched,
             progress.urls_discovered - progress.urls_fetched,
@@ -114,6 +115,14 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
             bail!("site {site_id} is still crawling after {}s", args.timeout);
         }
     }
+}
+
+/// A 20-character bar of fetched over discovered URLs; the total grows as the crawl finds
+/// more, so the bar can move back.
+fn progress_bar(done: i64, total: i64) -> String {
+    const WIDTH: i64 = 20;
+    let filled = if total > 0 { (done * WIDTH / total).clamp(0, WIDTH) } else { 0 };
+    format!("{}{}", "#".repeat(filled as usize), "-".repeat((WIDTH - filled) as usize))
 }
 
 async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow::Result<Progress> {
@@ -146,6 +155,18 @@ fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
     ];
     for (name, value) in rows {
         println!("{name:<16} {value:>20}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_fills_by_ratio() {
+        assert_eq!(progress_bar(0, 0), "--------------------");
+        assert_eq!(progress_bar(5, 10), "##########----------");
+        assert_eq!(progress_bar(10, 10), "####################");
     }
 }
 
