@@ -158,18 +158,6 @@ fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn progress_bar_fills_by_ratio() {
-        assert_eq!(progress_bar(0, 0), "--------------------");
-        assert_eq!(progress_bar(5, 10), "##########----------");
-        assert_eq!(progress_bar(10, 10), "####################");
-    }
-}
-
 #[derive(Debug, Clone, Args)]
 pub struct BacklinksArgs {
     /// A URL, host or registrable domain.
@@ -332,5 +320,17 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
         line(row.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_fills_by_ratio() {
+        assert_eq!(progress_bar(0, 0), "--------------------");
+        assert_eq!(progress_bar(5, 10), "##########----------");
+        assert_eq!(progress_bar(10, 10), "####################");
     }
 }
