@@ -257,32 +257,22 @@ pub async fn site_audit(pool: &PgPool, site_id: i64, thresholds: &AuditThreshold
 }
 
 async fn run(pool: &PgPool, sql: &str, site_id: i64, t: &AuditThresholds) -> Result<(i64, Vec<Example>), sqlx::Error> {
-    // Every query names all parameters, so that one bind list serves them all.
-    let with_all_parameters = format!(
-        "SELECT url, detail FROM ({sql}) f
+    // Every query names all parameters, so that one bind list serves them all, and the
+    // window count is taken before the LIMIT, so one round trip gives count and examples.
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT count(*) OVER (), url, detail FROM ({sql}) f
          WHERE $1::int8 IS NOT NULL AND $2::int4 IS NOT NULL AND $3::int4 IS NOT NULL AND $4::int8 IS NOT NULL
-           AND $5::int4 IS NOT NULL AND $6::int4 IS NOT NULL"
-    );
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({with_all_parameters}) c"))
-        .bind(site_id)
-        .bind(t.max_depth)
-        .bind(t.slow_ms)
-        .bind(t.large_bytes)
-        .bind(t.title_min_chars)
-        .bind(t.title_max_chars)
-        .fetch_one(pool)
-        .await?;
-    if count == 0 {
-        return Ok((0, Vec::new()));
-    }
-    let examples: Vec<Example> = sqlx::query_as(&format!("{with_all_parameters} ORDER BY url LIMIT {MAX_EXAMPLES}"))
-        .bind(site_id)
-        .bind(t.max_depth)
-        .bind(t.slow_ms)
-        .bind(t.large_bytes)
-        .bind(t.title_min_chars)
-        .bind(t.title_max_chars)
-        .fetch_all(pool)
-        .await?;
-    Ok((count, examples))
+           AND $5::int4 IS NOT NULL AND $6::int4 IS NOT NULL
+         ORDER BY url LIMIT {MAX_EXAMPLES}"
+    ))
+    .bind(site_id)
+    .bind(t.max_depth)
+    .bind(t.slow_ms)
+    .bind(t.large_bytes)
+    .bind(t.title_min_chars)
+    .bind(t.title_max_chars)
+    .fetch_all(pool)
+    .await?;
+    let count = rows.first().map_or(0, |(total, _, _)| *total);
+    Ok((count, rows.into_iter().map(|(_, url, detail)| Example { url, detail }).collect()))
 }
