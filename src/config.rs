@@ -114,6 +114,38 @@ pub struct AdminSettings {
     /// Milliseconds a partial batch waits for more results before it is written.
     #[arg(long, env = "DB_BATCH_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub db_batch_ms: u64,
+
+    /// Bearer token that every state-changing API request must send
+    /// (`Authorization: Bearer <token>`); unset, the API is open to anyone who reaches it.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+}
+
+/// A setting that must not appear in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.trim().is_empty() {
+            return Err("the token must not be empty or blank".to_string());
+        }
+        Ok(Self(value.to_string()))
+    }
 }
 
 impl AdminSettings {
