@@ -15,6 +15,7 @@ pub mod kafka;
 pub mod logging;
 pub mod messages;
 pub mod metrics;
+pub mod rank;
 pub mod readiness;
 pub mod scope;
 pub mod scraper;

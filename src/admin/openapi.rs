@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::db::read::{BacklinkRow, PageRow, RedirectChain, RedirectHop, UrlRow};
+use crate::db::read::{PageRow, RedirectChain, RedirectHop, UrlRow};
 use crate::db::sites::{ResponseCounts, Site, SiteProgress};
 use crate::readiness::ReadinessBody;
 
@@ -30,14 +30,13 @@ const DOCS_HTML: &str = include_str!("docs.html");
         super::api::list_urls,
         super::api::get_redirects,
         super::api::list_pages,
-        super::api::list_backlinks,
         super::api::add_url,
         super::api::healthz,
         crate::readiness::readyz,
     ),
     components(schemas(
-        Site, SiteProgress, ResponseCounts, PageRow, BacklinkRow, UrlRow, RedirectChain, RedirectHop,
-        ErrorBody, ConflictBody, RecrawlQueued, PageList, UrlList, BacklinkList, ReadinessBody
+        Site, SiteProgress, ResponseCounts, PageRow, UrlRow, RedirectChain, RedirectHop,
+        ErrorBody, ConflictBody, RecrawlQueued, PageList, UrlList, ReadinessBody
     )),
     modifiers(&BearerToken),
     tags(
@@ -97,16 +96,6 @@ pub struct PageList {
 #[derive(Serialize, ToSchema)]
 pub struct UrlList {
     pub items: Vec<UrlRow>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
-}
-
-/// One page of the links pointing at a URL.
-#[derive(Serialize, ToSchema)]
-pub struct BacklinkList {
-    /// The target URL, normalized.
-    pub target: String,
-    pub items: Vec<BacklinkRow>,
     /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
