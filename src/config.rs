@@ -290,7 +290,8 @@ pub struct PolitenessArgs {
     #[arg(long, env = "ALLOW_PRIVATE_ADDRESSES", default_value_t = false, action = ArgAction::Set)]
     pub allow_private_addresses: bool,
 
-    /// Comma-separated fixed resolutions `host:port:address`, like curl's --resolve.
+    /// Comma-separated fixed resolutions `host:port:address`, like curl's --resolve. The
+    /// address policy does not apply to them, so they can name private addresses.
     #[arg(long, env = "RESOLVE", value_delimiter = ',', default_value = "")]
     pub resolve: Vec<String>,
 }
