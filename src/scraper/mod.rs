@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use crate::config::ScraperSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlRequest;
+use crate::readiness::Readiness;
 use crate::shutdown::{self, Shutdown, TerminationSignals};
 use fetch::{FetchSettings, FetchWorker};
 use resolve::CrawlResolver;
@@ -26,12 +27,16 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
     crate::metrics::init();
     let (trigger, shutdown) = shutdown::channel();
 
-    let metrics_server = metrics_server(&settings)?;
+    let readiness =
+        Readiness::new(&[("startup", "waiting for the Kafka broker and the topics"), ("broker", "not checked yet")]);
+    readiness.spawn_monitor(&settings.kafka, None)?;
+    let metrics_server = metrics_server(&settings, readiness.clone())?;
     let metrics_handle = metrics_server.handle();
     actix::spawn(metrics_server);
 
-    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
-    crate::metrics::init_kafka(&topics, "scraper");
+    let topics = kafka::role_topics(&settings.kafka);
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    crate::metrics::init_kafka(&[&settings.kafka.topic_url, &settings.kafka.topic_res], "scraper");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
         signal = signals.recv() => {
@@ -41,8 +46,10 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
     }
 
     let supervisor = Supervisor::start(&settings, shutdown)?;
+    readiness.set("startup", Ok(()));
     let signal = signals.recv().await;
     log::info!("{signal} received; draining fetches in flight");
+    readiness.set("startup", Err(format!("{signal} received; stopping")));
     trigger.trigger();
     supervisor.drain().await;
     metrics_handle.stop(true).await;
@@ -104,13 +111,19 @@ impl Supervisor {
     }
 }
 
-fn metrics_server(settings: &ScraperSettings) -> anyhow::Result<actix_web::dev::Server> {
+fn metrics_server(settings: &ScraperSettings, readiness: Readiness) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_scraper")?;
+    let readiness = web::Data::new(readiness);
     let server = HttpServer::new(move || {
-        App::new().wrap(prometheus.clone()).route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        App::new()
+            .wrap(prometheus.clone())
+            .app_data(readiness.clone())
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+            .route("/readyz", web::get().to(crate::readiness::readyz))
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(5)
     .bind(settings.metrics_listen)
     .with_context(|| format!("binding SCRAPER_METRICS_LISTEN={}", settings.metrics_listen))?
     .run();
