@@ -267,7 +267,7 @@ impl WorkerState {
         page_url: &Url,
         kind: UrlKind,
     ) -> Result<(PageResponse, actix_web::web::Bytes), FetchFailure> {
-        let mut response = self.client.get(page_url.as_str()).send().await.map_err(send_failure)?;
+        let mut response = send_get(&self.client, page_url.as_str()).await.map_err(send_failure)?;
         let status = response.status().as_u16();
         let headers = keep_headers(response.headers());
         let header_value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -384,6 +384,18 @@ fn drop_long_urls(result: &mut CrawlResult, max_bytes: usize) {
     if let Some(sitemap) = &mut response.sitemap {
         sitemap.pages.retain(fits);
         sitemap.sitemaps.retain(fits);
+    }
+}
+
+/// Send a GET, trying once more when a pooled keep-alive connection turns out to have been
+/// closed by the server before it answered, as browsers do for idempotent requests.
+pub(super) async fn send_get(
+    client: &awc::Client,
+    url: &str,
+) -> <awc::SendClientRequest as std::future::Future>::Output {
+    match client.get(url).send().await {
+        Err(SendRequestError::Connect(ConnectError::Disconnected)) => client.get(url).send().await,
+        other => other,
     }
 }
 
