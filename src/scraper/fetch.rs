@@ -96,7 +96,9 @@ impl FetchWorker {
     /// Build a worker; it must be called on the thread the worker will run on, because
     /// the HTTP client is bound to its thread.
     pub fn new(settings: FetchSettings, resolver: CrawlResolver, sink: Addr<ResultSink>, topic_res: String) -> Self {
+        let allow_private = resolver.allows_private();
         let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(resolver)).service();
+        let tcp = super::resolve::GuardedConnector::new(tcp, allow_private);
         let connector = awc::Connector::new().connector(tcp).timeout(settings.connect_timeout);
         let client = awc::Client::builder()
             .connector(connector)
