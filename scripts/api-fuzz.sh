@@ -3,7 +3,7 @@
 # of /api/openapi.json gets valid and invalid inputs, and the run fails on any 5xx answer,
 # a crash, or an answer that its OpenAPI description does not allow.
 #
-#   scripts/api-fuzz.sh                 MAX_EXAMPLES=50 per operation by default
+#   scripts/api-fuzz.sh                 MAX_EXAMPLES=100 per operation by default
 #
 # It starts the local cluster of scripts/local-cluster.sh with ADMIN_TOKEN set
 # (OPEN_AHREFS_PROFILE=debug uses the debug build), crawls a small site so that the
@@ -13,7 +13,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SCHEMATHESIS_VERSION=4.32.5
-MAX_EXAMPLES=${MAX_EXAMPLES:-50}
+MAX_EXAMPLES=${MAX_EXAMPLES:-100}
 ADMIN_PORT=${OPEN_AHREFS_ADMIN_PORT:-8000}
 API=http://127.0.0.1:$ADMIN_PORT
 BOOK_PORT=${OPEN_AHREFS_BOOK_PORT:-18080}
