@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz the admin API with schemathesis against a running local cluster: every operation
-# of /api/openapi.json gets valid and invalid inputs, and the run fails on any 5xx answer,
-# a crash, or an answer that its OpenAPI description does not allow.
+# of /api/openapi.json gets valid and invalid inputs, and the run fails on any 5xx
+# response, a crash, or a response that its OpenAPI description does not allow.
 #
 #   scripts/api-fuzz.sh                 MAX_EXAMPLES=100 per operation by default
 #
@@ -46,7 +46,7 @@ wait_for_port 127.0.0.1 "$BOOK_PORT" "the book server"
 
 report=$STATE_DIR/schemathesis-report
 log "fuzzing $API/api/openapi.json, $MAX_EXAMPLES examples per operation; report in $report"
-# not_a_server_error fails on any 5xx; the conformance checks fail on answers that the
+# not_a_server_error fails on any 5xx; the conformance checks fail on responses that the
 # document does not describe. The run exits non-zero on any failure.
 "$VENV/bin/schemathesis" run "$API/api/openapi.json" \
     --header "Authorization: Bearer $ADMIN_TOKEN" \

@@ -20,7 +20,7 @@ const LINKS_PER_PAGE: usize = 20;
 /// How long the lock on `pages` is held.
 const LOCK_SECONDS: u64 = 30;
 
-/// The most the admin's resident memory may grow while the lock is held. The results in
+/// The maximum growth of the admin's resident memory while the lock is held. The results in
 /// flight are bounded by KafkaIngest's 2 × DB_BATCH_SIZE slots and librdkafka's fetch
 /// queue; a result of this site is about 3 KB. The growth measured with the debug build on
 /// a 2-core Linux machine was 3 MiB (40 to 43 MiB) over 626 fetches during the lock.
