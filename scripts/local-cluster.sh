@@ -9,10 +9,17 @@
 #
 # DATABASE_URL and KAFKA_BROKERS, when set, are used instead of local servers.
 # OPEN_AHREFS_BROKER=tansu uses tansu instead of the in-memory mock broker.
+# OPEN_AHREFS_PROFILE=debug runs the debug build, which builds faster and runs slower.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BIN=$ROOT/target/release/open-ahrefs
+PROFILE=${OPEN_AHREFS_PROFILE:-release}
+case $PROFILE in
+    release) BUILD_FLAGS=(--release) ;;
+    debug) BUILD_FLAGS=() ;;
+    *) die "OPEN_AHREFS_PROFILE must be 'release' or 'debug', got '$PROFILE'" ;;
+esac
+BIN=$ROOT/target/$PROFILE/open-ahrefs
 SCRAPERS=${OPEN_AHREFS_SCRAPERS:-2}
 ADMIN_PORT=${OPEN_AHREFS_ADMIN_PORT:-8000}
 API=http://127.0.0.1:$ADMIN_PORT
@@ -26,8 +33,8 @@ up() {
         log "the cluster is already running; admin API at $API"
         return
     fi
-    log "building the release binary"
-    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+    log "building the $PROFILE binary"
+    cargo build "${BUILD_FLAGS[@]}" --quiet --manifest-path "$ROOT/Cargo.toml"
 
     ensure_postgres open_ahrefs
     if [ -z "${KAFKA_BROKERS:-}" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then

@@ -24,6 +24,10 @@ pub struct CrawlArgs {
     /// Give up after this many seconds; 0 waits for ever.
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,
+
+    /// The admin's ADMIN_TOKEN, sent as a bearer token when the site is added.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,8 +71,11 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
     let api = args.api.trim_end_matches('/');
     let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
 
-    let mut response = client
-        .post(format!("{api}/api/v1/sites"))
+    let mut request = client.post(format!("{api}/api/v1/sites"));
+    if let Some(token) = &args.token {
+        request = request.bearer_auth(token);
+    }
+    let mut response = request
         .send_json(&json!({ "url": args.url }))
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;

@@ -21,15 +21,15 @@ use serde_json::Value;
 /// Serializes the tests of this file.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// The time the fixture server waits before each answer, so that the crawl of the book's
+/// The time the fixture server waits before each response, so that the crawl of the book's
 /// 137 URLs lasts long enough (about 15 s) to fail something in the middle of it.
 const REQUEST_DELAY: Duration = Duration::from_millis(100);
 
-/// The most time a stopped process may take to exit after SIGTERM: the 20 s the roles wait
+/// The maximum time a stopped process may take to exit after SIGTERM: the 20 s the roles wait
 /// for work in flight, the 5 s the HTTP servers wait for open requests, and a margin.
 const SIGTERM_EXIT_LIMIT: Duration = Duration::from_secs(30);
 
-/// The most time a crawl may take to complete after its fault.
+/// The maximum time a crawl may take to complete after its fault.
 const CRAWL_LIMIT: Duration = Duration::from_secs(300);
 
 /// A crawl of the Rust book on a cluster, with the independent count to compare it with.

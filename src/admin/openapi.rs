@@ -20,7 +20,7 @@ const DOCS_HTML: &str = include_str!("docs.html");
         title = "Open Ahrefs admin API",
         description = "Sites, crawl progress, pages and backlinks of a self-hosted crawler. \
             When the admin runs with ADMIN_TOKEN, every request that changes state needs \
-            `Authorization: Bearer <ADMIN_TOKEN>`; reads need nothing."
+            the header Authorization: Bearer <ADMIN_TOKEN>, and reads need nothing."
     ),
     paths(
         super::api::create_site,

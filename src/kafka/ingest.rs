@@ -37,8 +37,8 @@ impl<T: 'static> actix::Message for Delivery<T> {
 
 /// The promise to acknowledge one consumed message.
 ///
-/// Holding an `Ack` keeps one of the consumer's in-flight slots taken, which is what bounds
-/// the work between the consumer and the effect. Dropping it without [`Ack::done`] releases
+/// Holding an `Ack` keeps one of the consumer's in-flight slots and the message's size in
+/// its byte budget taken, which is what bounds the work between the consumer and the effect. Dropping it without [`Ack::done`] releases
 /// the slot but leaves the offset uncommitted, so the message is consumed again after a
 /// restart or rebalance.
 pub struct Ack {
@@ -47,6 +47,7 @@ pub struct Ack {
     consumed_at: Instant,
     ingest: Recipient<Processed>,
     _slot: OwnedSemaphorePermit,
+    _bytes: OwnedSemaphorePermit,
 }
 
 impl Ack {
@@ -91,6 +92,9 @@ pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
     max_in_flight: usize,
+    /// KiB of payload in flight, so that large messages are bounded by size and not
+    /// only by count.
+    byte_budget: Arc<Semaphore>,
     max_message_bytes: usize,
     dead_letters: DeadLetterQueue,
     tracker: OffsetTracker,
@@ -135,6 +139,7 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
             workers,
             slots: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
+            byte_budget: Arc::new(Semaphore::new(byte_budget_kib(settings.max_message_bytes as usize))),
             max_message_bytes: settings.max_message_bytes as usize,
             dead_letters,
             tracker: OffsetTracker::default(),
@@ -154,6 +159,7 @@ impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
             ingest: ctx.address(),
             workers: self.workers.clone(),
             slots: self.slots.clone(),
+            byte_budget: self.byte_budget.clone(),
             max_message_bytes: self.max_message_bytes,
             dead_letters: self.dead_letters.clone(),
             shutdown: self.shutdown.clone(),
@@ -237,6 +243,7 @@ struct ConsumeLoop<T: DeserializeOwned + Send + 'static> {
     ingest: Addr<KafkaIngest<T>>,
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
+    byte_budget: Arc<Semaphore>,
     max_message_bytes: usize,
     dead_letters: DeadLetterQueue,
     shutdown: Shutdown,
@@ -269,6 +276,15 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                 }
             };
 
+            // One message larger than the whole budget takes all of it, so it still passes.
+            let kib = message.payload().map_or(0, <[u8]>::len) / 1024 + 1;
+            let kib = kib.min(byte_budget_kib(self.max_message_bytes)) as u32;
+            let bytes = tokio::select! {
+                bytes = self.byte_budget.clone().acquire_many_owned(kib) => bytes,
+                _ = self.shutdown.wait() => break,
+            };
+            let Ok(bytes) = bytes else { break };
+
             let partition = message.partition();
             let offset = message.offset();
             let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
@@ -285,6 +301,7 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                 consumed_at: Instant::now(),
                 ingest: self.ingest.clone().recipient(),
                 _slot: slot,
+                _bytes: bytes,
             };
 
             match decoded {
@@ -315,6 +332,12 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
         }
         log::info!("stopped consuming {}", self.topic);
     }
+}
+
+/// The KiB of payload one KafkaIngest keeps in flight: eight messages of the maximum size
+/// (64 MiB with the default KAFKA_MAX_MESSAGE_BYTES).
+fn byte_budget_kib(max_message_bytes: usize) -> usize {
+    8 * max_message_bytes / 1024
 }
 
 fn worker_index(key: &str, workers: usize) -> usize {

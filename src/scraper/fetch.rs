@@ -96,7 +96,9 @@ impl FetchWorker {
     /// Build a worker; it must be called on the thread the worker will run on, because
     /// the HTTP client is bound to its thread.
     pub fn new(settings: FetchSettings, resolver: CrawlResolver, sink: Addr<ResultSink>, topic_res: String) -> Self {
+        let allow_private = resolver.allows_private();
         let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(resolver)).service();
+        let tcp = super::resolve::GuardedConnector::new(tcp, allow_private);
         let connector = awc::Connector::new().connector(tcp).timeout(settings.connect_timeout);
         let client = awc::Client::builder()
             .connector(connector)
@@ -357,18 +359,6 @@ impl WorkerState {
     }
 }
 
-/// Send a GET, trying once more when a pooled keep-alive connection turns out to have been
-/// closed by the server before it answered, as browsers do for idempotent requests.
-pub(super) async fn send_get(
-    client: &awc::Client,
-    url: &str,
-) -> <awc::SendClientRequest as std::future::Future>::Output {
-    match client.get(url).send().await {
-        Err(SendRequestError::Connect(ConnectError::Disconnected)) => client.get(url).send().await,
-        other => other,
-    }
-}
-
 /// Run a parse on tokio's blocking threads, because a large body takes seconds of CPU
 /// and the worker's thread must keep serving the other fetches and their timeouts.
 async fn parse_off_thread<T: Send + 'static>(parse: impl FnOnce() -> T + Send + 'static) -> Result<T, FetchFailure> {
@@ -396,6 +386,18 @@ fn drop_long_urls(result: &mut CrawlResult, max_bytes: usize) {
     if let Some(sitemap) = &mut response.sitemap {
         sitemap.pages.retain(fits);
         sitemap.sitemaps.retain(fits);
+    }
+}
+
+/// Send a GET, trying once more when a pooled keep-alive connection turns out to have been
+/// closed by the server before it answered, as browsers do for idempotent requests.
+pub(super) async fn send_get(
+    client: &awc::Client,
+    url: &str,
+) -> <awc::SendClientRequest as std::future::Future>::Output {
+    match client.get(url).send().await {
+        Err(SendRequestError::Connect(ConnectError::Disconnected)) => client.get(url).send().await,
+        other => other,
     }
 }
 

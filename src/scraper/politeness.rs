@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Most hosts whose gate one worker keeps before idle gates are dropped.
+const MAX_GATES: usize = 10_000;
+
 /// The politeness settings of one scraper.
 #[derive(Debug, Clone)]
 pub struct PolitenessSettings {
@@ -81,8 +84,15 @@ impl Politeness {
     }
 
     fn gate(&self, host: &str) -> Rc<HostGate> {
-        self.hosts
-            .borrow_mut()
+        let mut hosts = self.hosts.borrow_mut();
+        if hosts.len() >= MAX_GATES && !hosts.contains_key(host) {
+            // A gate with no request open and no wait pending holds nothing that a new
+            // gate would not, so dropping it keeps the map bounded without loosening pacing.
+            let now = Instant::now();
+            let max_in_flight = self.settings.max_in_flight;
+            hosts.retain(|_, gate| gate.slots.available_permits() < max_in_flight || gate.next_start.get() > now);
+        }
+        hosts
             .entry(host.to_string())
             .or_insert_with(|| {
                 Rc::new(HostGate {

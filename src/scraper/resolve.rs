@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use actix_tls::connect::Resolve;
+use actix_tls::connect::{ConnectError, ConnectInfo, Resolve};
+use actix_web::dev::Service;
+use actix_web::http::Uri;
 use futures_util::future::LocalBoxFuture;
 
 /// A host resolved only to addresses the policy refuses.
@@ -48,6 +50,10 @@ impl CrawlResolver {
         }
         Ok(Self { overrides: map, allow_private })
     }
+
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
 }
 
 impl Resolve for CrawlResolver {
@@ -72,6 +78,46 @@ impl Resolve for CrawlResolver {
             }
             Ok(allowed)
         })
+    }
+}
+
+/// The TCP connector of the FetchWorker's HTTP client with the address policy applied to
+/// URLs whose host is an IP address.
+///
+/// actix-tls connects to such a host without asking the resolver, so [`CrawlResolver`]
+/// alone would let `http://127.0.0.1/` or `http://169.254.169.254/` through.
+#[derive(Clone)]
+pub struct GuardedConnector<S> {
+    inner: S,
+    allow_private: bool,
+}
+
+impl<S> GuardedConnector<S> {
+    pub fn new(inner: S, allow_private: bool) -> Self {
+        Self { inner, allow_private }
+    }
+}
+
+impl<S> Service<ConnectInfo<Uri>> for GuardedConnector<S>
+where
+    S: Service<ConnectInfo<Uri>, Error = ConnectError>,
+    S::Future: 'static,
+{
+    type Response = S::Response;
+    type Error = ConnectError;
+    type Future = LocalBoxFuture<'static, Result<S::Response, ConnectError>>;
+
+    actix_web::dev::forward_ready!(inner);
+
+    fn call(&self, request: ConnectInfo<Uri>) -> Self::Future {
+        let host = request.request().host().unwrap_or_default().trim_matches(['[', ']']);
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if !self.allow_private && !is_public(ip) {
+                let refused = AddressRefused { host: host.to_string(), addresses: ip.to_string() };
+                return Box::pin(async move { Err(ConnectError::Resolver(Box::new(refused))) });
+            }
+        }
+        Box::pin(self.inner.call(request))
     }
 }
 

@@ -12,6 +12,10 @@ use url::Url;
 /// Largest robots.txt read; RFC 9309 lets a crawler stop parsing after 500 KiB.
 pub const MAX_ROBOTS_BYTES: usize = 500 * 1024;
 
+/// Most hosts whose robots.txt one worker keeps; past it, expired and then the oldest
+/// entries are evicted, so that a crawl of millions of hosts does not grow memory forever.
+pub const MAX_CACHED_HOSTS: usize = 10_000;
+
 /// Most redirects followed to reach a robots.txt; RFC 9309 asks for at least five.
 const MAX_ROBOTS_REDIRECTS: usize = 5;
 
@@ -130,11 +134,35 @@ impl RobotsCache {
         if expired {
             entries.remove(key);
         }
+        if entries.len() >= MAX_CACHED_HOSTS && !entries.contains_key(key) {
+            self.evict(&mut entries, now);
+        }
         entries
             .entry(key.to_string())
             .or_insert_with(|| CacheEntry { created: now, cell: Rc::new(OnceCell::new()) })
             .cell
             .clone()
+    }
+}
+
+impl RobotsCache {
+    /// Drop the expired entries, then, while the cache is still full, the oldest tenth of
+    /// the fetched ones. Entries whose fetch is still running stay, because requests wait on
+    /// them.
+    fn evict(&self, entries: &mut HashMap<String, CacheEntry>, now: Instant) {
+        entries.retain(|_, entry| !entry.cell.initialized() || now.duration_since(entry.created) <= self.ttl);
+        if entries.len() < MAX_CACHED_HOSTS {
+            return;
+        }
+        let mut fetched: Vec<(Instant, String)> = entries
+            .iter()
+            .filter(|(_, entry)| entry.cell.initialized())
+            .map(|(host, entry)| (entry.created, host.clone()))
+            .collect();
+        fetched.sort();
+        for (_, host) in fetched.into_iter().take(MAX_CACHED_HOSTS / 10) {
+            entries.remove(&host);
+        }
     }
 }
 

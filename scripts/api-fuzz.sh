@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Fuzz the admin API with schemathesis against a running local cluster: every operation
+# of /api/openapi.json gets valid and invalid inputs, and the run fails on any 5xx
+# response, a crash, or a response that its OpenAPI description does not allow.
+#
+#   scripts/api-fuzz.sh                 MAX_EXAMPLES=100 per operation by default
+#
+# It starts the local cluster of scripts/local-cluster.sh with ADMIN_TOKEN set
+# (OPEN_AHREFS_PROFILE=debug uses the debug build), crawls a small site so that the
+# read endpoints have data, and stops the cluster at the end. schemathesis comes from
+# PyPI, installed into a virtualenv under the state folder.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SCHEMATHESIS_VERSION=4.32.5
+MAX_EXAMPLES=${MAX_EXAMPLES:-100}
+ADMIN_PORT=${OPEN_AHREFS_ADMIN_PORT:-8000}
+API=http://127.0.0.1:$ADMIN_PORT
+BOOK_PORT=${OPEN_AHREFS_BOOK_PORT:-18080}
+VENV=$STATE_DIR/schemathesis
+
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" >&2
+fi
+
+book=$(rustc --print sysroot)/share/doc/rust/html/book
+[ -d "$book" ] || die "the Rust book is not installed at $book; install it with rustup component add rust-docs"
+
+cleanup() {
+    stop_process book-server
+    "$ROOT/scripts/local-cluster.sh" down
+}
+trap cleanup EXIT
+
+export ADMIN_TOKEN
+ADMIN_TOKEN=fuzz-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+# The crawl only needs to give the read endpoints some rows.
+export CRAWL_DELAY_MS=${CRAWL_DELAY_MS:-0}
+start_process book-server python3 -m http.server "$BOOK_PORT" --bind 127.0.0.1 --directory "$book"
+wait_for_port 127.0.0.1 "$BOOK_PORT" "the book server"
+"$ROOT/scripts/local-cluster.sh" up
+"$ROOT/target/${OPEN_AHREFS_PROFILE:-release}/open-ahrefs" crawl "http://127.0.0.1:$BOOK_PORT/index.html" \
+    --api "$API" --token "$ADMIN_TOKEN" >&2
+
+report=$STATE_DIR/schemathesis-report
+log "fuzzing $API/api/openapi.json, $MAX_EXAMPLES examples per operation; report in $report"
+# not_a_server_error fails on any 5xx; the conformance checks fail on responses that the
+# document does not describe. The run exits non-zero on any failure.
+"$VENV/bin/schemathesis" run "$API/api/openapi.json" \
+    --header "Authorization: Bearer $ADMIN_TOKEN" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --max-examples "$MAX_EXAMPLES" \
+    --workers 2 \
+    --request-timeout 30 \
+    --seed 1 \
+    --no-color \
+    --report junit --report-dir "$report"
