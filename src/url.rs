@@ -80,6 +80,21 @@ impl UrlPolicy {
     }
 }
 
+/// The registrable domain of a site key (`host` or `host:port`) by the public suffix
+/// list: `sub.example.co.uk` gives `example.co.uk`. An IP address, or a name that is itself
+/// a public suffix, is its own domain.
+pub fn registrable_domain(site_host: &str) -> String {
+    let host = match site_host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.contains(':') => name,
+        _ => site_host,
+    };
+    let host = host.trim_matches(['[', ']']).trim_end_matches('.').to_ascii_lowercase();
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return host;
+    }
+    psl::domain_str(&host).map(str::to_string).unwrap_or(host)
+}
+
 /// A host as people read it: internationalized names in Unicode, not punycode.
 pub fn display_host(host: &str) -> String {
     let (name, port) = match host.rsplit_once(':') {
@@ -253,6 +268,15 @@ mod tests {
         assert_eq!(url.path(), "/%D0%BF%D1%83%D1%82%D1%8C");
         assert_eq!(display_host(&site_host(&url)), "пример.рф:8080");
         assert_eq!(display_host("127.0.0.1:80"), "127.0.0.1:80");
+    }
+
+    #[test]
+    fn registrable_domains() {
+        assert_eq!(registrable_domain("sub.example.co.uk"), "example.co.uk");
+        assert_eq!(registrable_domain("www.example.com:8080"), "example.com");
+        assert_eq!(registrable_domain("127.0.0.1:8080"), "127.0.0.1");
+        assert_eq!(registrable_domain("xn--e1afmkfd.xn--p1ai"), "xn--e1afmkfd.xn--p1ai");
+        assert_eq!(registrable_domain("localhost"), "localhost");
     }
 
     #[test]

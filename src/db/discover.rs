@@ -98,12 +98,13 @@ pub async fn record(
     let rows = classify(tx, new, limits).await?;
 
     let inserted: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
-        "INSERT INTO urls (url, host, site_id, state, state_reason, kind, depth, in_sitemap, path_key, next_fetch_at)
-         SELECT t.url, t.host, t.site_id, t.state, t.reason, t.kind, t.depth, t.in_sitemap, t.path_key,
+        "INSERT INTO urls (url, host, site_id, state, state_reason, kind, depth, in_sitemap, path_key, domain,
+                           next_fetch_at)
+         SELECT t.url, t.host, t.site_id, t.state, t.reason, t.kind, t.depth, t.in_sitemap, t.path_key, t.domain,
                 CASE WHEN t.state = 'pending' THEN now() END
          FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int4[],
-                     $8::bool[], $9::text[])
-              AS t(url, host, site_id, state, reason, kind, depth, in_sitemap, path_key)
+                     $8::bool[], $9::text[], $10::text[])
+              AS t(url, host, site_id, state, reason, kind, depth, in_sitemap, path_key, domain)
          ORDER BY t.url
          ON CONFLICT (url) DO NOTHING
          RETURNING id, url, CASE WHEN kind = 'page' AND state <> 'external' THEN site_id END",
@@ -117,6 +118,7 @@ pub async fn record(
     .bind(&rows.depth)
     .bind(&rows.in_sitemap)
     .bind(&rows.path_key)
+    .bind(&rows.domain)
     .fetch_all(&mut **tx)
     .await?;
 
@@ -161,6 +163,7 @@ struct UrlRows {
     depth: Vec<i32>,
     in_sitemap: Vec<bool>,
     path_key: Vec<Option<String>>,
+    domain: Vec<String>,
 }
 
 /// Give each new URL its site and state: external outside every site, otherwise pending
@@ -207,6 +210,7 @@ async fn classify(
         };
         rows.path_key.push(path_key(&url).map(|k| clean(&k)));
         rows.url.push(clean(url.as_str()));
+        rows.domain.push(crate::url::registrable_domain(&host));
         rows.host.push(host);
         rows.site_id.push(site);
         rows.state.push(state);

@@ -1,7 +1,9 @@
 //! PostgreSQL access: connecting, migrating, and the queries of each concern.
 
+pub mod audit;
 pub mod discover;
 pub mod frontier;
+pub mod links;
 pub mod read;
 pub mod sites;
 pub mod write;
@@ -23,10 +25,34 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .with_context(|| format!("cannot connect to PostgreSQL at DATABASE_URL={}", redact(&settings.database_url)))
 }
 
-/// Apply the migrations compiled into this binary.
+/// Apply the migrations compiled into this binary, then fill the registrable domain of
+/// URLs stored before it existed.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     sqlx::migrate!("./migrations").run(pool).await.context("applying database migrations")?;
+    backfill_domains(pool).await.context("filling the registrable domains of stored URLs")?;
     Ok(())
+}
+
+/// The public suffix list lives in this binary, not in PostgreSQL, so the domain column is
+/// filled here, in batches, for rows that lack it.
+async fn backfill_domains(pool: &PgPool) -> Result<(), sqlx::Error> {
+    loop {
+        let hosts: Vec<String> = sqlx::query_scalar("SELECT DISTINCT host FROM urls WHERE domain IS NULL LIMIT 1000")
+            .fetch_all(pool)
+            .await?;
+        if hosts.is_empty() {
+            return Ok(());
+        }
+        let domains: Vec<String> = hosts.iter().map(|h| crate::url::registrable_domain(h)).collect();
+        sqlx::query(
+            "UPDATE urls SET domain = t.domain FROM UNNEST($1::text[], $2::text[]) AS t(host, domain)
+             WHERE urls.host = t.host AND urls.domain IS NULL",
+        )
+        .bind(&hosts)
+        .bind(&domains)
+        .execute(pool)
+        .await?;
+    }
 }
 
 /// A connection URL with its password replaced, for messages.

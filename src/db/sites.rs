@@ -41,13 +41,14 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     };
 
     sqlx::query(
-        "INSERT INTO urls (url, host, site_id, state, depth, next_fetch_at)
-         VALUES ($1, $2, $3, 'pending', 0, now())
+        "INSERT INTO urls (url, host, site_id, state, depth, next_fetch_at, domain)
+         VALUES ($1, $2, $3, 'pending', 0, now(), $4)
          ON CONFLICT (url) DO UPDATE SET site_id = EXCLUDED.site_id, depth = 0, state = 'pending', next_fetch_at = now()",
     )
     .bind(seed.as_str())
     .bind(&host)
     .bind(id)
+    .bind(crate::url::registrable_domain(&host))
     .execute(&mut *tx)
     .await?;
     sqlx::query(
@@ -63,13 +64,14 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     // the conventional place of the others.
     if let Ok(sitemap) = seed.join("/sitemap.xml") {
         sqlx::query(
-            "INSERT INTO urls (url, host, site_id, state, kind, depth, next_fetch_at)
-             VALUES ($1, $2, $3, 'pending', 'sitemap', 0, now())
+            "INSERT INTO urls (url, host, site_id, state, kind, depth, next_fetch_at, domain)
+             VALUES ($1, $2, $3, 'pending', 'sitemap', 0, now(), $4)
              ON CONFLICT (url) DO NOTHING",
         )
         .bind(sitemap.as_str())
         .bind(&host)
         .bind(id)
+        .bind(crate::url::registrable_domain(&host))
         .execute(&mut *tx)
         .await?;
     }

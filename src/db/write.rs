@@ -151,7 +151,13 @@ async fn upsert_pages(
                 c.nofollow.push(r.facts.nofollow);
                 let redirect = r.redirect_to.as_ref().and_then(|u| ids.get(&clean(u)).copied());
                 c.redirect_url_id.push(redirect);
-                c.redirect_kind.push(redirect.map(|_| if (300..400).contains(&r.status) { "http" } else { "meta_refresh" }));
+                c.redirect_kind.push(redirect.map(|_| {
+                    if (300..400).contains(&r.status) {
+                        "http"
+                    } else {
+                        "meta_refresh"
+                    }
+                }));
                 c.body_bytes.push(i64::try_from(r.body_bytes).ok());
                 c.links_dropped.push(i32::try_from(r.links_dropped).unwrap_or(i32::MAX));
                 c.h1_count.push(i32::try_from(r.facts.h1_count).unwrap_or(i32::MAX));
