@@ -85,6 +85,11 @@ pub struct AdminSettings {
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8000")]
     pub listen: SocketAddr,
 
+    /// Token that the web console requests at login. When it is unset or empty, the
+    /// console is open to anyone who reaches ADMIN_LISTEN.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Seconds a URL handed to the scrapers may go unanswered before it is handed out again.
     #[arg(long, env = "LEASE_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(5..=86_400))]
     pub lease_seconds: u64,

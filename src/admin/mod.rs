@@ -124,6 +124,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_w
         url_policy: settings.urls.policy(),
         max_redirect_hops: settings.limits.max_redirect_hops as usize,
     });
+    let console = crate::console::Console::new(settings);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(tracing_actix_web::TracingLogger::default())
@@ -131,6 +132,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_w
             .app_data(pool.clone())
             .app_data(api_settings.clone())
             .configure(api::configure)
+            .configure(|cfg| console.configure(cfg))
     })
     .disable_signals()
     .bind(settings.listen)
