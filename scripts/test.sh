@@ -39,5 +39,5 @@ if [ -z "$user_brokers" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then
     # member list of the next JoinGroup, so its partitions are assigned to the dead member
     # again and never consumed. The SIGKILL test therefore runs on the mock broker only;
     # on Apache Kafka the partitions move to the live consumer after session.timeout.ms.
-    cargo test --test pipeline -- --test-threads 2 --skip scraper_killed_mid_crawl
+    cargo test --test pipeline --test crawl_policy -- --test-threads 2 --skip scraper_killed_mid_crawl
 fi

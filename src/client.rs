@@ -95,7 +95,8 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         last_fetched = progress.urls_fetched;
         last_report = Instant::now();
         print!(
-            "{line_end}{:>8.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
+            "{line_end}[{}] {:>7.1}s  fetched {:>7}  frontier {:>7}  {:>8.1} pages/s  links {:>9}",
+            progress_bar(progress.urls_fetched, progress.urls_discovered),
             started.elapsed().as_secs_f64(),
             progress.urls_fetched,
             progress.urls_discovered - progress.urls_fetched,
@@ -114,6 +115,14 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
             bail!("site {site_id} is still crawling after {}s", args.timeout);
         }
     }
+}
+
+/// A 20-character bar of fetched over discovered URLs; the total grows as the crawl finds
+/// more, so the bar can move back.
+fn progress_bar(done: i64, total: i64) -> String {
+    const WIDTH: i64 = 20;
+    let filled = if total > 0 { (done * WIDTH / total).clamp(0, WIDTH) } else { 0 };
+    format!("{}{}", "#".repeat(filled as usize), "-".repeat((WIDTH - filled) as usize))
 }
 
 async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow::Result<Progress> {
@@ -146,5 +155,182 @@ fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
     ];
     for (name, value) in rows {
         println!("{name:<16} {value:>20}");
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BacklinksArgs {
+    /// A URL, host or registrable domain.
+    pub target: String,
+
+    /// How to match the target: url, host or domain (default: url when it has a scheme).
+    #[arg(long)]
+    pub mode: Option<String>,
+
+    /// Most backlinks listed.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Base URL of the admin API.
+    #[arg(long, env = "OPEN_AHREFS_API", default_value = "http://127.0.0.1:8000")]
+    pub api: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// The site id, as `open-ahrefs crawl` prints it.
+    pub site_id: i64,
+
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Base URL of the admin API.
+    #[arg(long, env = "OPEN_AHREFS_API", default_value = "http://127.0.0.1:8000")]
+    pub api: String,
+}
+
+/// List the backlinks of a target, with totals.
+pub async fn backlinks(args: BacklinksArgs) -> anyhow::Result<()> {
+    let mut path = format!("/api/v1/backlinks?limit={}&target={}", args.limit, encode_component(&args.target));
+    if let Some(mode) = &args.mode {
+        path.push_str(&format!("&mode={}", encode_component(mode)));
+    }
+    let body = get_json(&args.api, &path).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body).context("formatting JSON")?);
+        return Ok(());
+    }
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|link| {
+            vec![
+                text(&link["source_url"]),
+                text(&link["anchor_text"]),
+                rel_kinds(link),
+                text(&link["first_seen"]).chars().take(10).collect(),
+            ]
+        })
+        .collect();
+    print_table(&["source", "anchor", "rel", "first seen"], &rows);
+    println!(
+        "{} of {} backlinks of {}",
+        items.len(),
+        body["total"],
+        body["target"]["value"].as_str().unwrap_or(&args.target)
+    );
+    Ok(())
+}
+
+/// Print a site's audit findings.
+pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let body = get_json(&args.api, &format!("/api/v1/sites/{}/audit", args.site_id)).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body).context("formatting JSON")?);
+        return Ok(());
+    }
+    let findings = body["findings"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = findings
+        .iter()
+        .map(|finding| {
+            let example = finding["examples"].get(0).map(|e| text(&e["url"])).unwrap_or_default();
+            vec![text(&finding["severity"]), text(&finding["code"]), finding["count"].to_string(), example]
+        })
+        .collect();
+    print_table(&["severity", "finding", "count", "example"], &rows);
+    println!("{} findings for site {}", findings.len(), args.site_id);
+    Ok(())
+}
+
+async fn get_json(api: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+    let api = api.trim_end_matches('/');
+    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let mut response = client
+        .get(format!("{api}{path}"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
+    let body = response.body().limit(64 * 1024 * 1024).await.context("reading the API response")?;
+    if !response.status().is_success() {
+        bail!("{path} failed with HTTP {}: {}", response.status(), String::from_utf8_lossy(&body));
+    }
+    serde_json::from_slice(&body).context("parsing the API response")
+}
+
+fn text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn rel_kinds(link: &serde_json::Value) -> String {
+    let kinds: Vec<&str> =
+        ["nofollow", "ugc", "sponsored"].into_iter().filter(|kind| link[*kind].as_bool() == Some(true)).collect();
+    if kinds.is_empty() {
+        "follow".to_string()
+    } else {
+        kinds.join(" ")
+    }
+}
+
+fn encode_component(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Print rows as aligned columns, cutting the widest columns so that a line fits the
+/// terminal width (`COLUMNS`, else 120).
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let width: usize = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(120);
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let gaps = 2 * headers.len().saturating_sub(1);
+    while widths.iter().sum::<usize>() + gaps > width {
+        let Some((widest, _)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else { break };
+        if widths[widest] <= 8 {
+            break;
+        }
+        widths[widest] -= 1;
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| {
+                let cut: String = if cell.chars().count() > *w {
+                    cell.chars().take(w.saturating_sub(1)).chain(std::iter::once('…')).collect()
+                } else {
+                    cell.clone()
+                };
+                format!("{cut:<w$}")
+            })
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_fills_by_ratio() {
+        assert_eq!(progress_bar(0, 0), "--------------------");
+        assert_eq!(progress_bar(5, 10), "##########----------");
+        assert_eq!(progress_bar(10, 10), "####################");
     }
 }

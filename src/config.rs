@@ -112,6 +112,22 @@ pub struct AdminSettings {
     #[arg(long, env = "REVISIT_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub revisit_days: u32,
 
+    /// Seconds between two link rank computations; 0 turns the periodic run off.
+    #[arg(long, env = "RANK_INTERVAL_SECONDS", default_value_t = 3600)]
+    pub rank_interval_seconds: u64,
+
+    /// Pages more clicks than this from the seed are reported by the audit.
+    #[arg(long, env = "AUDIT_MAX_DEPTH", default_value_t = 5, value_parser = clap::value_parser!(i32).range(0..=10_000))]
+    pub audit_max_depth: i32,
+
+    /// Pages slower than this many milliseconds are reported by the audit.
+    #[arg(long, env = "AUDIT_SLOW_MS", default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..))]
+    pub audit_slow_ms: i32,
+
+    /// Pages larger than this many bytes are reported by the audit.
+    #[arg(long, env = "AUDIT_LARGE_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(i64).range(1..))]
+    pub audit_large_bytes: i64,
+
     /// Most fetch results written in one database transaction.
     #[arg(long, env = "DB_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub db_batch_size: u32,

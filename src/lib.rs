@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod logging;
 pub mod messages;
 pub mod metrics;
+pub mod rank;
 pub mod scope;
 pub mod scraper;
 pub mod shutdown;

@@ -24,6 +24,12 @@ enum Command {
     Migrate(config::DatabaseSettings),
     /// Add a site through the admin API and follow its crawl to the end.
     Crawl(client::CrawlArgs),
+    /// List the backlinks of a URL, host or domain through the admin API.
+    Backlinks(client::BacklinksArgs),
+    /// Print a site's audit findings through the admin API.
+    Audit(client::AuditArgs),
+    /// Compute link rank (URL and domain rating) over the stored link graph and exit.
+    Rank(config::DatabaseSettings),
     /// Run an in-memory Kafka-API broker for development and tests.
     DevBroker(dev_broker::DevBrokerArgs),
 }
@@ -35,7 +41,8 @@ async fn main() {
         Command::Admin(_) => "admin",
         Command::Scraper(_) => "scraper",
         Command::Migrate(_) => "migrate",
-        Command::Crawl(_) => "crawl",
+        Command::Crawl(_) | Command::Backlinks(_) | Command::Audit(_) => "client",
+        Command::Rank(_) => "rank",
         Command::DevBroker(_) => "dev-broker",
     };
     logging::init(cli.log_format, role);
@@ -56,6 +63,9 @@ async fn main() {
             Command::Scraper(settings) => scraper::run(settings, signals).await,
             Command::Migrate(settings) => migrate(settings).await,
             Command::Crawl(args) => client::crawl(args).await,
+            Command::Backlinks(args) => client::backlinks(args).await,
+            Command::Audit(args) => client::audit(args).await,
+            Command::Rank(settings) => rank(settings).await,
             Command::DevBroker(args) => dev_broker::run(args, signals).await,
         },
     };
@@ -63,6 +73,16 @@ async fn main() {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+async fn rank(settings: config::DatabaseSettings) -> anyhow::Result<()> {
+    let pool = db::connect(&settings).await?;
+    let summary = db::rank::recompute(&pool).await?;
+    println!(
+        "ranked {} URLs and {} domains in {:.2}s ({} iterations)",
+        summary.urls, summary.domains, summary.seconds, summary.iterations
+    );
+    Ok(())
 }
 
 async fn migrate(settings: config::DatabaseSettings) -> anyhow::Result<()> {

@@ -69,14 +69,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .service(
         web::scope("/api/v1")
+            .configure(super::links_api::configure)
+            .configure(super::export::configure)
             .route("/sites", web::post().to(create_site))
             .route("/sites", web::get().to(list_sites))
             .route("/sites/{id}", web::get().to(get_site))
             .route("/sites/{id}/recrawl", web::post().to(recrawl_site))
             .route("/urls", web::get().to(list_urls))
             .route("/redirects", web::get().to(get_redirects))
-            .route("/pages", web::get().to(list_pages))
-            .route("/backlinks", web::get().to(list_backlinks)),
+            .route("/pages", web::get().to(list_pages)),
     )
     .route("/crudtask/addurl", web::get().to(add_url))
     .route("/healthz", web::get().to(healthz));
@@ -187,27 +188,6 @@ async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> R
 }
 
 #[derive(Deserialize)]
-struct BacklinksQuery {
-    url: String,
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
-async fn list_backlinks(
-    pool: web::Data<PgPool>,
-    settings: web::Data<ApiSettings>,
-    query: web::Query<BacklinksQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let target = settings.url_policy.parse(&query.url).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    let limit = parse_limit(query.limit.as_deref())?;
-    let after = parse_cursor(query.cursor.as_deref())?;
-
-    let items = read::backlinks_of_url(&pool, target.as_str(), after, limit).await?;
-    let next_cursor = next_cursor(items.len(), limit, items.last().map(|l| l.link_id));
-    Ok(HttpResponse::Ok().json(json!({ "target": target.as_str(), "items": items, "next_cursor": next_cursor })))
-}
-
-#[derive(Deserialize)]
 struct AddUrlQuery {
     url: Option<String>,
 }
@@ -240,14 +220,14 @@ async fn healthz(pool: web::Data<PgPool>) -> HttpResponse {
     }
 }
 
-fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
         .ok_or_else(|| ApiError::Invalid(format!("{name} must be a positive integer, got '{raw}'")))
 }
 
-fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
+pub(super) fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_LIMIT);
     };
@@ -258,7 +238,7 @@ fn parse_limit(raw: Option<&str>) -> Result<i64, ApiError> {
 }
 
 /// Cursors are the last id of the previous page, so that paging is stable while rows are added.
-fn parse_cursor(raw: Option<&str>) -> Result<i64, ApiError> {
+pub(super) fn parse_cursor(raw: Option<&str>) -> Result<i64, ApiError> {
     match raw {
         None | Some("") => Ok(0),
         Some(raw) => raw
@@ -269,7 +249,7 @@ fn parse_cursor(raw: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
-fn next_cursor(returned: usize, limit: i64, last_id: Option<i64>) -> Option<String> {
+pub(super) fn next_cursor(returned: usize, limit: i64, last_id: Option<i64>) -> Option<String> {
     (returned as i64 == limit).then_some(last_id).flatten().map(|id| id.to_string())
 }
 

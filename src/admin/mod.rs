@@ -2,7 +2,10 @@
 
 mod api;
 mod db_writer;
+mod export;
 mod frontier;
+mod links_api;
+mod ranker;
 
 use std::time::Duration;
 
@@ -79,6 +82,7 @@ impl Supervisor {
         .start();
 
         let batch_size = settings.db_batch_size as usize;
+        let writer_pool = pool.clone();
         let writer = DbWriter::new(
             pool,
             batch_size,
@@ -106,6 +110,9 @@ impl Supervisor {
             shutdown,
         )?
         .start();
+        if settings.rank_interval_seconds > 0 {
+            ranker::Ranker::new(writer_pool, Duration::from_secs(settings.rank_interval_seconds)).start();
+        }
         Ok(Self { ingest, frontier })
     }
 
@@ -120,6 +127,12 @@ impl Supervisor {
 fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_admin")?;
     let pool = web::Data::new(pool);
+    let thresholds = web::Data::new(crate::db::audit::AuditThresholds {
+        max_depth: settings.audit_max_depth,
+        slow_ms: settings.audit_slow_ms,
+        large_bytes: settings.audit_large_bytes,
+        ..crate::db::audit::AuditThresholds::default()
+    });
     let api_settings = web::Data::new(api::ApiSettings {
         url_policy: settings.urls.policy(),
         max_redirect_hops: settings.limits.max_redirect_hops as usize,
@@ -131,6 +144,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_w
             .wrap(prometheus.clone())
             .app_data(pool.clone())
             .app_data(api_settings.clone())
+            .app_data(thresholds.clone())
             .configure(api::configure)
             .configure(|cfg| console.configure(cfg))
     })

@@ -218,6 +218,31 @@ fn finding_queries() -> Vec<(&'static str, Severity, String)> {
     ]
 }
 
+/// One query that lists every finding's URLs as text arrays `[code, severity, url,
+/// detail]`, for the streamed export; `$1` is the site id and the thresholds are the
+/// defaults.
+pub fn export_sql() -> String {
+    let t = AuditThresholds::default();
+    let parts: Vec<String> = finding_queries()
+        .into_iter()
+        .map(|(code, severity, sql)| {
+            let severity = match severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Notice => "notice",
+            };
+            let sql = sql
+                .replace("$2", &t.max_depth.to_string())
+                .replace("$3", &t.slow_ms.to_string())
+                .replace("$4", &t.large_bytes.to_string())
+                .replace("$5", &t.title_min_chars.to_string())
+                .replace("$6", &t.title_max_chars.to_string());
+            format!("SELECT ARRAY['{code}', '{severity}', f.url, f.detail::text] FROM ({sql}) f")
+        })
+        .collect();
+    parts.join("\nUNION ALL\n")
+}
+
 /// Run every finding's query for a site.
 pub async fn site_audit(pool: &PgPool, site_id: i64, thresholds: &AuditThresholds) -> Result<Audit, sqlx::Error> {
     let mut findings = Vec::new();
@@ -232,32 +257,22 @@ pub async fn site_audit(pool: &PgPool, site_id: i64, thresholds: &AuditThreshold
 }
 
 async fn run(pool: &PgPool, sql: &str, site_id: i64, t: &AuditThresholds) -> Result<(i64, Vec<Example>), sqlx::Error> {
-    // Every query names all parameters, so that one bind list serves them all.
-    let with_all_parameters = format!(
-        "SELECT url, detail FROM ({sql}) f
+    // Every query names all parameters, so that one bind list serves them all, and the
+    // window count is taken before the LIMIT, so one round trip gives count and examples.
+    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT count(*) OVER (), url, detail FROM ({sql}) f
          WHERE $1::int8 IS NOT NULL AND $2::int4 IS NOT NULL AND $3::int4 IS NOT NULL AND $4::int8 IS NOT NULL
-           AND $5::int4 IS NOT NULL AND $6::int4 IS NOT NULL"
-    );
-    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM ({with_all_parameters}) c"))
-        .bind(site_id)
-        .bind(t.max_depth)
-        .bind(t.slow_ms)
-        .bind(t.large_bytes)
-        .bind(t.title_min_chars)
-        .bind(t.title_max_chars)
-        .fetch_one(pool)
-        .await?;
-    if count == 0 {
-        return Ok((0, Vec::new()));
-    }
-    let examples: Vec<Example> = sqlx::query_as(&format!("{with_all_parameters} ORDER BY url LIMIT {MAX_EXAMPLES}"))
-        .bind(site_id)
-        .bind(t.max_depth)
-        .bind(t.slow_ms)
-        .bind(t.large_bytes)
-        .bind(t.title_min_chars)
-        .bind(t.title_max_chars)
-        .fetch_all(pool)
-        .await?;
-    Ok((count, examples))
+           AND $5::int4 IS NOT NULL AND $6::int4 IS NOT NULL
+         ORDER BY url LIMIT {MAX_EXAMPLES}"
+    ))
+    .bind(site_id)
+    .bind(t.max_depth)
+    .bind(t.slow_ms)
+    .bind(t.large_bytes)
+    .bind(t.title_min_chars)
+    .bind(t.title_max_chars)
+    .fetch_all(pool)
+    .await?;
+    let count = rows.first().map_or(0, |(total, _, _)| *total);
+    Ok((count, rows.into_iter().map(|(_, url, detail)| Example { url, detail }).collect()))
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod discover;
 pub mod frontier;
 pub mod links;
+pub mod rank;
 pub mod read;
 pub mod sites;
 pub mod write;

@@ -77,45 +77,63 @@ pub async fn pages(
     .await
 }
 
-/// One link pointing at a target.
+/// One URL with its latest fetch, link counts and rank.
 #[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct BacklinkRow {
-    pub link_id: i64,
-    pub source_url: String,
-    pub source_title: Option<String>,
-    pub target_url: String,
-    pub anchor_text: String,
-    pub href: String,
-    pub nofollow: bool,
-    pub ugc: bool,
-    pub sponsored: bool,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    pub lost_at: Option<DateTime<Utc>>,
+pub struct PageDetail {
+    pub url_id: i64,
+    pub url: String,
+    pub site_id: Option<i64>,
+    pub kind: String,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub depth: i32,
+    pub in_sitemap: bool,
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub status: Option<i16>,
+    pub error_kind: Option<String>,
+    pub content_type: Option<String>,
+    pub title: Option<String>,
+    pub h1: Option<String>,
+    pub h1_count: Option<i32>,
+    pub meta_description: Option<String>,
+    pub canonical: Option<String>,
+    pub noindex: Option<bool>,
+    pub nofollow: Option<bool>,
+    pub redirect_to: Option<String>,
+    pub redirect_kind: Option<String>,
+    pub response_time_ms: Option<i32>,
+    pub body_bytes: Option<i64>,
+    pub hreflang: Option<serde_json::Value>,
+    pub images_missing_alt: Option<i32>,
+    pub insecure_resources: Option<i32>,
+    pub headers: Option<serde_json::Value>,
+    pub inlinks: i64,
+    pub outlinks: i64,
+    /// URL rating, 0..100, from the latest rank run.
+    pub url_rating: Option<f64>,
+    /// Domain rating of the URL's registrable domain, 0..100.
+    pub domain_rating: Option<f64>,
 }
 
-/// The live links pointing at one URL, in link id order, starting after `after`.
-pub async fn backlinks_of_url(
-    pool: &PgPool,
-    url: &str,
-    after: i64,
-    limit: i64,
-) -> Result<Vec<BacklinkRow>, sqlx::Error> {
+/// One URL by id with everything known about it.
+pub async fn page(pool: &PgPool, url_id: i64) -> Result<Option<PageDetail>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT l.id AS link_id, s.url AS source_url, p.title AS source_title, t.url AS target_url,
-                l.anchor_text, l.href, l.nofollow, l.ugc, l.sponsored, l.first_seen, l.last_seen, l.lost_at
-         FROM urls t
-         JOIN links l ON l.target_url_id = t.id
-         JOIN urls s ON s.id = l.source_url_id
-         LEFT JOIN pages p ON p.url_id = l.source_url_id
-         WHERE t.url = $1 AND l.lost_at IS NULL AND l.id > $2
-         ORDER BY l.id
-         LIMIT $3",
+        "SELECT u.id AS url_id, u.url, u.site_id, u.kind, u.state, u.state_reason, u.depth, u.in_sitemap,
+                p.fetched_at, p.status, p.error_kind, p.content_type, p.title, p.h1, p.h1_count, p.meta_description,
+                p.canonical, p.noindex, p.nofollow, r.url AS redirect_to, p.redirect_kind, p.response_time_ms,
+                p.body_bytes, p.hreflang, p.images_missing_alt, p.insecure_resources, p.headers,
+                (SELECT count(*) FROM links l WHERE l.target_url_id = u.id AND l.lost_at IS NULL) AS inlinks,
+                (SELECT count(*) FROM links l WHERE l.source_url_id = u.id AND l.lost_at IS NULL) AS outlinks,
+                ur.score AS url_rating, dr.score AS domain_rating
+         FROM urls u
+         LEFT JOIN pages p ON p.url_id = u.id
+         LEFT JOIN urls r ON r.id = p.redirect_url_id
+         LEFT JOIN url_rank ur ON ur.url_id = u.id
+         LEFT JOIN domain_rank dr ON dr.domain = u.domain
+         WHERE u.id = $1",
     )
-    .bind(url)
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
+    .bind(url_id)
+    .fetch_optional(pool)
     .await
 }
 

@@ -236,16 +236,6 @@ impl WorkerState {
                 .emit();
                 FetchOutcome::Response(response)
             }
-            Err(failure) if failure.error_kind == FetchErrorKind::BlockedAddress => {
-                FetchFailed {
-                    url: url.as_str(),
-                    kind: failure.error_kind,
-                    message: &failure.message,
-                    elapsed: started.elapsed(),
-                }
-                .emit();
-                FetchOutcome::Blocked { reason: BlockReason::PrivateAddress }
-            }
             Err(failure) => {
                 FetchFailed {
                     url: url.as_str(),
@@ -254,7 +244,11 @@ impl WorkerState {
                     elapsed: started.elapsed(),
                 }
                 .emit();
-                FetchOutcome::Failed(failure)
+                if failure.error_kind == FetchErrorKind::BlockedAddress {
+                    FetchOutcome::Blocked { reason: BlockReason::PrivateAddress }
+                } else {
+                    FetchOutcome::Failed(failure)
+                }
             }
         }
     }

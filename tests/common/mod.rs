@@ -90,22 +90,39 @@ impl Canned {
 pub struct FixtureServer {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<(Instant, String)>>>,
+    routes: Arc<Mutex<HashMap<String, Canned>>>,
 }
 
 impl FixtureServer {
     pub fn start(root: Option<PathBuf>, routes: HashMap<String, Canned>, delay: Duration) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0, root, routes, delay)
+    }
+
+    /// Start on a given port (0 picks a free one).
+    pub fn start_on(port: u16, root: Option<PathBuf>, routes: HashMap<String, Canned>, delay: Duration) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let routes = Arc::new(routes);
+        let routes = Arc::new(Mutex::new(routes));
         let recorded = requests.clone();
+        let served_routes = routes.clone();
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (root, routes, recorded) = (root.clone(), routes.clone(), recorded.clone());
+                let (root, routes, recorded) = (root.clone(), served_routes.clone(), recorded.clone());
                 thread::spawn(move || serve_connection(stream, root.as_deref(), &routes, &recorded, delay));
             }
         });
-        Self { port, requests }
+        Self { port, requests, routes }
+    }
+
+    /// Replace or add a canned route while the server runs.
+    pub fn set_route(&self, path: &str, response: Canned) {
+        self.routes.lock().unwrap().insert(path.to_string(), response);
+    }
+
+    /// The request paths received, in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.requests.lock().unwrap().iter().map(|(_, path)| path.clone()).collect()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -120,7 +137,7 @@ impl FixtureServer {
 fn serve_connection(
     stream: TcpStream,
     root: Option<&Path>,
-    routes: &HashMap<String, Canned>,
+    routes: &Mutex<HashMap<String, Canned>>,
     recorded: &Mutex<Vec<(Instant, String)>>,
     delay: Duration,
 ) {
@@ -148,7 +165,8 @@ fn serve_connection(
         recorded.lock().unwrap().push((Instant::now(), target.clone()));
         thread::sleep(delay);
 
-        let response = routes.get(&target).cloned().unwrap_or_else(|| serve_file(root, &target));
+        let canned = routes.lock().unwrap().get(&target).cloned();
+        let response = canned.unwrap_or_else(|| serve_file(root, &target));
         let mut head = format!("HTTP/1.1 {} Fixture\r\nContent-Length: {}\r\n", response.status, response.body.len());
         for (name, value) in &response.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
@@ -348,6 +366,14 @@ impl Cluster {
 
     pub fn sql_count(&self, sql: &str) -> i64 {
         psql_count(&self.database_url, sql)
+    }
+
+    /// The admin process's resident memory, in KiB.
+    pub fn admin_rss_kib(&self) -> u64 {
+        let pid = self.admin.as_ref().expect("the admin is not running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     /// Kill a scraper with SIGKILL, as a crash would.

@@ -1,0 +1,259 @@
+//! CSV and JSON exports of pages, links, backlinks and audit findings, streamed from
+//! PostgreSQL row by row so that an export of any size takes constant memory.
+
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+
+use super::api::{parse_id, ApiError, ApiSettings};
+use super::links_api::{parse_target, TargetQuery};
+use crate::db::links::Target;
+
+/// Chunks buffered between the database reader and the HTTP response; the reader waits
+/// when the client reads slower, which is what keeps memory flat.
+const CHANNEL_CHUNKS: usize = 16;
+
+/// Rows gathered into one chunk of the response body.
+const ROWS_PER_CHUNK: usize = 256;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/exports/{name}", web::get().to(export));
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    site_id: Option<String>,
+    #[serde(flatten)]
+    target: TargetQuery,
+}
+
+/// The columns and SQL of one export; every column is selected as text.
+struct ExportSql {
+    columns: &'static [&'static str],
+    sql: String,
+    bind: Bind,
+}
+
+enum Bind {
+    Site(i64),
+    Target(Target),
+}
+
+async fn export(
+    pool: web::Data<PgPool>,
+    settings: web::Data<ApiSettings>,
+    path: web::Path<String>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (kind, format) = match path.rsplit_once('.') {
+        Some((kind, "csv")) => (kind.to_string(), Format::Csv),
+        Some((kind, "json")) => (kind.to_string(), Format::Json),
+        _ => return Err(ApiError::Invalid(format!("export '{path}' must end in .csv or .json"))),
+    };
+    let site = || -> Result<i64, ApiError> {
+        let raw = query.site_id.as_deref().ok_or_else(|| ApiError::Invalid("site_id is missing".into()))?;
+        parse_id(raw, "site_id")
+    };
+    let spec = match kind.as_str() {
+        "pages" => pages_sql(site()?),
+        "links" => links_sql(site()?),
+        "backlinks" => backlinks_sql(parse_target(&query.target, &settings)?),
+        "audit" => audit_sql(site()?),
+        other => {
+            return Err(ApiError::NotFound(format!("no export named '{other}'; try pages, links, backlinks or audit")))
+        }
+    };
+
+    let (sender, receiver) = mpsc::channel::<Result<web::Bytes, std::io::Error>>(CHANNEL_CHUNKS);
+    let pool = pool.get_ref().clone();
+    actix_web::rt::spawn(stream_rows(pool, spec, format, sender));
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+
+    let (content_type, extension) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "csv"),
+        Format::Json => ("application/json", "json"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{kind}.{extension}\"")))
+        .streaming(body))
+}
+
+/// Read the export's rows and send them as chunks until the client goes away.
+async fn stream_rows(
+    pool: PgPool,
+    spec: ExportSql,
+    format: Format,
+    sender: mpsc::Sender<Result<web::Bytes, std::io::Error>>,
+) {
+    let mut chunk = String::new();
+    match format {
+        Format::Csv => chunk.push_str(&csv_line(spec.columns.iter().map(|c| Some(*c)))),
+        Format::Json => chunk.push('['),
+    }
+
+    let query = sqlx::query_scalar::<_, Vec<Option<String>>>(&spec.sql);
+    let query = match &spec.bind {
+        Bind::Site(id) => query.bind(*id),
+        Bind::Target(Target::Url(value) | Target::Host(value) | Target::Domain(value)) => query.bind(value.clone()),
+    };
+    let mut rows = query.fetch(&pool);
+    let mut count = 0usize;
+    while let Some(row) = rows.next().await {
+        let values = match row {
+            Ok(values) => values,
+            Err(error) => {
+                log::error!("export stopped by a database error: {error}");
+                let _ = sender.send(Err(std::io::Error::other(error.to_string()))).await;
+                return;
+            }
+        };
+        match format {
+            Format::Csv => chunk.push_str(&csv_line(values.iter().map(|v| v.as_deref()))),
+            Format::Json => {
+                if count > 0 {
+                    chunk.push(',');
+                }
+                let object: serde_json::Map<String, serde_json::Value> = spec
+                    .columns
+                    .iter()
+                    .zip(values)
+                    .map(|(name, value)| {
+                        (name.to_string(), value.map_or(serde_json::Value::Null, serde_json::Value::from))
+                    })
+                    .collect();
+                chunk.push_str(&serde_json::Value::Object(object).to_string());
+            }
+        }
+        count += 1;
+        if count % ROWS_PER_CHUNK == 0 && sender.send(Ok(web::Bytes::from(std::mem::take(&mut chunk)))).await.is_err() {
+            return;
+        }
+    }
+    if format == Format::Json {
+        chunk.push(']');
+    }
+    let _ = sender.send(Ok(web::Bytes::from(chunk))).await;
+}
+
+/// One CSV record (RFC 4180): fields with a comma, quote or line break are quoted.
+fn csv_line<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
+    let fields: Vec<String> = values
+        .map(|value| {
+            let value = value.unwrap_or_default();
+            if value.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", value.replace('"', "\"\""))
+            } else {
+                value.to_string()
+            }
+        })
+        .collect();
+    format!("{}\r\n", fields.join(","))
+}
+
+fn pages_sql(site_id: i64) -> ExportSql {
+    ExportSql {
+        columns: &[
+            "url",
+            "status",
+            "error_kind",
+            "content_type",
+            "title",
+            "h1",
+            "meta_description",
+            "canonical",
+            "noindex",
+            "nofollow",
+            "redirect_to",
+            "depth",
+            "response_time_ms",
+            "body_bytes",
+            "fetched_at",
+        ],
+        sql: "SELECT ARRAY[u.url, p.status::text, p.error_kind, p.content_type, p.title, p.h1, p.meta_description,
+                      p.canonical, p.noindex::text, p.nofollow::text, r.url, u.depth::text,
+                      p.response_time_ms::text, p.body_bytes::text, p.fetched_at::text]
+              FROM pages p JOIN urls u ON u.id = p.url_id LEFT JOIN urls r ON r.id = p.redirect_url_id
+              WHERE p.site_id = $1 AND u.kind = 'page'
+              ORDER BY p.url_id"
+            .into(),
+        bind: Bind::Site(site_id),
+    }
+}
+
+const LINK_COLUMNS: &[&str] = &[
+    "source_url",
+    "target_url",
+    "anchor_text",
+    "href",
+    "nofollow",
+    "ugc",
+    "sponsored",
+    "first_seen",
+    "last_seen",
+    "lost_at",
+];
+
+const LINK_VALUES: &str = "ARRAY[s.url, t.url, l.anchor_text, l.href, l.nofollow::text, l.ugc::text,
+    l.sponsored::text, l.first_seen::text, l.last_seen::text, l.lost_at::text]";
+
+fn links_sql(site_id: i64) -> ExportSql {
+    ExportSql {
+        columns: LINK_COLUMNS,
+        sql: format!(
+            "SELECT {LINK_VALUES}
+             FROM pages sp JOIN links l ON l.source_url_id = sp.url_id
+             JOIN urls s ON s.id = l.source_url_id JOIN urls t ON t.id = l.target_url_id
+             WHERE sp.site_id = $1
+             ORDER BY l.id"
+        ),
+        bind: Bind::Site(site_id),
+    }
+}
+
+fn backlinks_sql(target: Target) -> ExportSql {
+    let column = match target {
+        Target::Url(_) => "t.url",
+        Target::Host(_) => "t.host",
+        Target::Domain(_) => "t.domain",
+    };
+    ExportSql {
+        columns: LINK_COLUMNS,
+        sql: format!(
+            "SELECT {LINK_VALUES}
+             FROM links l JOIN urls s ON s.id = l.source_url_id JOIN urls t ON t.id = l.target_url_id
+             WHERE {column} = $1
+             ORDER BY l.id"
+        ),
+        bind: Bind::Target(target),
+    }
+}
+
+fn audit_sql(site_id: i64) -> ExportSql {
+    ExportSql {
+        columns: &["code", "severity", "url", "detail"],
+        sql: crate::db::audit::export_sql(),
+        bind: Bind::Site(site_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        let line = csv_line([Some("plain"), Some("a,b"), Some("say \"hi\""), None, Some("two\nlines")].into_iter());
+        assert_eq!(line, "plain,\"a,b\",\"say \"\"hi\"\"\",,\"two\nlines\"\r\n");
+    }
+}
