@@ -11,17 +11,20 @@ use super::templates::{AuditPage, Count, ExampleRow, FindingRow};
 use super::visitor::{ConsoleError, Visitor};
 use crate::db::audit::{self, AuditThresholds, Finding, Severity};
 
+/// Show a site's audit, with the thresholds that the admin process registers for the API
+/// (`AUDIT_MAX_DEPTH` and the others), or the defaults when none are registered.
 pub async fn show(
     visitor: Visitor,
     pool: web::Data<PgPool>,
+    thresholds: Option<web::Data<AuditThresholds>>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsoleError> {
     let lang = visitor.lang;
     let site_id = super::parse_id(&path, lang)?;
     let site = load_site(&visitor, &pool, site_id).await?;
-    // NOTE: the console audits with the default thresholds; they are not settings yet.
-    let audit =
-        audit::site_audit(&pool, site_id, &AuditThresholds::default()).await.map_err(|e| visitor.database_error(e))?;
+    let default_thresholds = AuditThresholds::default();
+    let thresholds = thresholds.as_ref().map_or(&default_thresholds, |registered| registered.get_ref());
+    let audit = audit::site_audit(&pool, site_id, thresholds).await.map_err(|e| visitor.database_error(e))?;
 
     let count_of = |severity: Severity| audit.findings.iter().filter(|f| f.severity == severity).count() as i64;
     let summary = lang.format(

@@ -9,10 +9,12 @@ use sqlx::PgPool;
 use super::format;
 use super::i18n::Lang;
 use super::sites::{export_links, load_site};
-use super::templates::{Fact, LinkRow, PageDetailPage, PageHeading, PageRowView, Pager, PagesPage, SelectOption};
+use super::templates::{
+    Fact, HeaderRow, LinkRow, PageDetailPage, PageHeading, PageRowView, Pager, PagesPage, SelectOption,
+};
 use super::visitor::{ConsoleError, Visitor};
 use crate::db::links::{self, PageLink};
-use crate::db::read::{self, PageRow, StatusFilter};
+use crate::db::read::{self, PageDetail, PageRow, StatusFilter};
 
 /// Rows of one page of a table.
 const PAGE_SIZE: i64 = 50;
@@ -132,8 +134,8 @@ async fn search_pages(
     }
 }
 
-/// `""` (any), a class such as `4xx`, `error`, or a code such as `404`, as the API's
-/// `status` parameter takes them.
+/// Parse a status filter as the API's `status` parameter takes it: `""` (any), a class
+/// such as `4xx`, `error`, or a code such as `404`.
 fn parse_status(raw: &str) -> Option<StatusFilter> {
     if raw.is_empty() {
         return Some(StatusFilter::Any);
@@ -208,17 +210,19 @@ pub async fn show(
     let lang = visitor.lang;
     let site_id = super::parse_id(&path.0, lang)?;
     let url_id = super::parse_id(&path.1, lang)?;
-    let site = load_site(&visitor, &pool, site_id).await?;
-
-    // The first fetched page of the site at or after `url_id`, which is that page when it
-    // was fetched on this site.
-    let page = read::pages(&pool, site_id, StatusFilter::Any, url_id - 1, 1)
+    let page = read::page(&pool, url_id)
         .await
         .map_err(|e| visitor.database_error(e))?
-        .into_iter()
-        .next()
-        .filter(|page| page.url_id == url_id)
         .ok_or_else(|| visitor.error(StatusCode::NOT_FOUND, "error.page_not_found"))?;
+    // A link followed from one site may lead to a page of another: show it under its own.
+    if let Some(own_site) = page.site_id.filter(|own| *own != site_id) {
+        let mut location = format!("/console/sites/{own_site}/pages/{url_id}");
+        if !query_string(&query).is_empty() {
+            location = format!("{location}?{}", query_string(&query));
+        }
+        return Ok(visitor.redirect(&location));
+    }
+    let site = load_site(&visitor, &pool, site_id).await?;
 
     let inlinks_after = parse_link_cursor(&visitor, query.inlinks_cursor.as_deref())?;
     let outlinks_after = parse_link_cursor(&visitor, query.outlinks_cursor.as_deref())?;
@@ -249,13 +253,19 @@ pub async fn show(
             url_query: format::query_value(&page.url),
         },
         facts: facts(lang, &page),
+        headers: response_headers(&page),
         inlinks: inlinks.iter().map(|link| link_row(lang, site_id, link)).collect(),
         inlinks_next,
         outlinks: outlinks.iter().map(|link| link_row(lang, site_id, link)).collect(),
         outlinks_next,
-        outlinks_missing: None,
     };
     Ok(visitor.render(StatusCode::OK, &detail))
+}
+
+fn query_string(query: &PageQuery) -> String {
+    let inlinks = query.inlinks_cursor.as_deref().unwrap_or_default();
+    let outlinks = query.outlinks_cursor.as_deref().unwrap_or_default();
+    format::href("", &[("inlinks_cursor", inlinks), ("outlinks_cursor", outlinks)]).trim_start_matches('?').to_string()
 }
 
 fn parse_link_cursor(visitor: &Visitor, raw: Option<&str>) -> Result<i64, ConsoleError> {
@@ -269,29 +279,90 @@ fn parse_link_cursor(visitor: &Visitor, raw: Option<&str>) -> Result<i64, Consol
     }
 }
 
-fn facts(lang: Lang, page: &PageRow) -> Vec<Fact> {
+fn facts(lang: Lang, page: &PageDetail) -> Vec<Fact> {
     let yes_no = |value: bool| lang.text(if value { "facts.yes" } else { "facts.no" }).to_string();
-    let text = |value: &Option<String>| value.clone().unwrap_or_else(|| "—".to_string());
-    let mut facts = vec![
-        fact(lang, "facts.status", format::status(page.status, page.error_kind.as_deref())),
-        fact(lang, "facts.title", text(&page.title)),
-        fact(lang, "facts.h1", text(&page.h1)),
-        fact(lang, "facts.meta_description", text(&page.meta_description)),
-        url_fact(lang, "facts.canonical", text(&page.canonical)),
-        url_fact(lang, "facts.redirect_to", text(&page.redirect_to)),
-        fact(lang, "facts.noindex", yes_no(page.noindex)),
-        fact(lang, "facts.nofollow", yes_no(page.nofollow)),
-        fact(lang, "facts.content_type", text(&page.content_type)),
-        fact(lang, "facts.response_time", format::milliseconds(lang, page.response_time_ms)),
-        fact(lang, "facts.size", format::bytes(lang, page.body_bytes)),
-        fact(lang, "facts.depth", page.depth.to_string()),
-        fact(lang, "facts.links_dropped", lang.number(i64::from(page.links_dropped))),
-        fact(lang, "facts.fetched_at", format::time(page.fetched_at)),
-    ];
-    if let Some(message) = &page.error_message {
-        facts.insert(1, fact(lang, "facts.error", message.clone()));
+    let text = |value: &Option<String>| value.clone().filter(|v| !v.is_empty()).unwrap_or_else(|| "—".to_string());
+    let count = |value: Option<i32>| value.map_or_else(|| "—".to_string(), |v| lang.number(i64::from(v)));
+    let rating = |value: Option<f64>| value.map_or_else(|| "—".to_string(), |v| format!("{v:.0}"));
+
+    let mut state = lang.text(&format!("url_state.{}", page.state)).to_string();
+    if let Some(reason) = &page.state_reason {
+        state = format!("{state} ({reason})");
     }
+    let mut facts = vec![fact(lang, "facts.state", state)];
+    if page.fetched_at.is_some() {
+        let redirect = match (&page.redirect_to, &page.redirect_kind) {
+            (Some(target), Some(kind)) => format!("{target} ({kind})"),
+            (target, _) => text(target),
+        };
+        let h1 = match page.h1_count {
+            Some(count) if count > 1 => format!(
+                "{} ({})",
+                text(&page.h1),
+                lang.format("facts.h1_count", &[("count", &lang.number(i64::from(count)))])
+            ),
+            _ => text(&page.h1),
+        };
+        facts.extend([
+            fact(lang, "facts.status", format::status(page.status, page.error_kind.as_deref())),
+            fact(lang, "facts.title", text(&page.title)),
+            fact(lang, "facts.h1", h1),
+            fact(lang, "facts.meta_description", text(&page.meta_description)),
+            url_fact(lang, "facts.canonical", text(&page.canonical)),
+            url_fact(lang, "facts.redirect_to", redirect),
+            fact(lang, "facts.noindex", yes_no(page.noindex.unwrap_or(false))),
+            fact(lang, "facts.nofollow", yes_no(page.nofollow.unwrap_or(false))),
+            url_fact(lang, "facts.hreflang", hreflang(page)),
+            fact(lang, "facts.content_type", text(&page.content_type)),
+            fact(
+                lang,
+                "facts.response_time",
+                page.response_time_ms.map_or_else(|| "—".into(), |ms| format::milliseconds(lang, ms)),
+            ),
+            fact(lang, "facts.size", format::bytes(lang, page.body_bytes)),
+            fact(lang, "facts.images_missing_alt", count(page.images_missing_alt)),
+            fact(lang, "facts.insecure_resources", count(page.insecure_resources)),
+        ]);
+    }
+    facts.extend([
+        fact(lang, "facts.depth", page.depth.to_string()),
+        fact(lang, "facts.in_sitemap", yes_no(page.in_sitemap)),
+        fact(lang, "facts.inlinks", lang.number(page.inlinks)),
+        fact(lang, "facts.outlinks", lang.number(page.outlinks)),
+        fact(lang, "facts.url_rating", rating(page.url_rating)),
+        fact(lang, "facts.domain_rating", rating(page.domain_rating)),
+        fact(lang, "facts.fetched_at", page.fetched_at.map_or_else(|| "—".to_string(), format::time)),
+    ]);
     facts
+}
+
+/// Format the hreflang alternates of a page as `lang url` lines. The DbWriter stores
+/// them as a JSON array of `{"lang", "url"}` objects.
+fn hreflang(page: &PageDetail) -> String {
+    let Some(serde_json::Value::Array(entries)) = &page.hreflang else { return "—".to_string() };
+    let lines: Vec<String> = entries
+        .iter()
+        .filter_map(|entry| Some(format!("{} {}", entry.get("lang")?.as_str()?, entry.get("url")?.as_str()?)))
+        .collect();
+    if lines.is_empty() {
+        "—".to_string()
+    } else {
+        lines.join("\n")
+    }
+}
+
+/// List the response headers of a page's fetch. The DbWriter stores them as a JSON
+/// array of `[name, value]` pairs.
+fn response_headers(page: &PageDetail) -> Vec<HeaderRow> {
+    let Some(serde_json::Value::Array(pairs)) = &page.headers else { return Vec::new() };
+    pairs
+        .iter()
+        .filter_map(|pair| {
+            let name = pair.get(0)?.as_str()?;
+            let value = pair.get(1)?.as_str()?;
+            Some(HeaderRow { name: name.to_string(), value: value.to_string() })
+        })
+        .collect()
 }
 
 fn fact(lang: Lang, key: &'static str, value: String) -> Fact {
@@ -302,15 +373,10 @@ fn url_fact(lang: Lang, key: &'static str, value: String) -> Fact {
     Fact { label: lang.text(key), value, is_url: true }
 }
 
-/// Build the row of a link. The other end links to its console page when it was fetched
-/// on a crawled site, and to the URL itself when it is outside every site.
+/// Build the row of a link. The other end links to its console page, which shows a URL
+/// outside every site with its inlinks too.
 fn link_row(lang: Lang, site_id: i64, link: &PageLink) -> LinkRow {
     let fetched = link.status.is_some() || link.error_kind.is_some();
-    let href = if link.state != "external" && fetched {
-        format!("/console/sites/{site_id}/pages/{}", link.url_id)
-    } else {
-        format::external_href(&link.url)
-    };
     let title = if fetched {
         format::status(link.status, link.error_kind.as_deref())
     } else {
@@ -318,7 +384,7 @@ fn link_row(lang: Lang, site_id: i64, link: &PageLink) -> LinkRow {
     };
     LinkRow {
         url: link.url.clone(),
-        href,
+        href: format!("/console/sites/{site_id}/pages/{}", link.url_id),
         title,
         anchor: link.anchor_text.clone(),
         rel: format::rel(lang, link.nofollow, link.ugc, link.sponsored),

@@ -178,12 +178,17 @@ pub struct PageDetailPage {
     pub site_host: String,
     pub page: PageHeading,
     pub facts: Vec<Fact>,
+    pub headers: Vec<HeaderRow>,
     pub inlinks: Vec<LinkRow>,
     pub inlinks_next: Option<String>,
     pub outlinks: Vec<LinkRow>,
     pub outlinks_next: Option<String>,
-    /// Why outlinks cannot be shown, when they cannot.
-    pub outlinks_missing: Option<String>,
+}
+
+/// One response header of a page's fetch.
+pub struct HeaderRow {
+    pub name: String,
+    pub value: String,
 }
 
 /// The URL a page detail is about.
@@ -204,8 +209,7 @@ pub struct Fact {
 /// One link of a page: the other end, its anchor and rel attributes.
 pub struct LinkRow {
     pub url: String,
-    /// Where the URL cell links: the console's page of the other end when it was fetched
-    /// on a crawled site, else the URL itself.
+    /// The console's page of the other end.
     pub href: String,
     /// The other end's status or crawl state.
     pub title: String,
