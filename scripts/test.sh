@@ -41,3 +41,4 @@ if [ -z "$user_brokers" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then
     # on Apache Kafka the partitions move to the live consumer after session.timeout.ms.
     cargo test --test pipeline --test crawl_policy -- --test-threads 2 --skip scraper_killed_mid_crawl
 fi
+OPEN_AHREFS_STATE_DIR="$STATE_DIR/browser" "$ROOT/scripts/browser-test.sh"

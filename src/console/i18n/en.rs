@@ -28,7 +28,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("sites.col.actions", "Actions"),
     ("sites.notice.added", "Site added. The crawl has started."),
     ("sites.notice.exists", "This host is already a site; here is its progress."),
-    ("sites.notice.recrawl", "Queued {count} URLs for a new crawl."),
+    ("sites.notice.recrawl", "URLs queued for a new crawl: {count}."),
     ("sites.error.invalid_url", "This is not a URL that can be crawled: {detail}"),
     // Crawl progress.
     ("progress.rate", "Pages per second"),
@@ -145,7 +145,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("backlinks.followed_only", "Followed only"),
     ("backlinks.external_only", "From other domains only"),
     ("backlinks.submit", "Show"),
-    ("backlinks.summary", "{target}: {backlinks} backlinks from {domains} referring domains."),
+    ("backlinks.summary", "{target}: backlinks: {backlinks}, referring domains: {domains}."),
     ("backlinks.domains_capped", "Only the first referring domains are counted."),
     ("backlinks.views", "Views"),
     ("backlinks.tab.links", "Backlinks"),
@@ -164,7 +164,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("backlinks.error.invalid_mode", "Choose a match: exact URL, host or domain."),
     // Audit.
     ("audit.title", "Site audit"),
-    ("audit.summary", "{errors} errors, {warnings} warnings and {notices} notices over {pages} fetched pages."),
+    ("audit.summary", "Errors: {errors}, warnings: {warnings}, notices: {notices}. Fetched pages: {pages}."),
     ("audit.empty", "No finding: every check passed."),
     ("audit.col.severity", "Severity"),
     ("audit.col.finding", "Finding"),

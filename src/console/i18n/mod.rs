@@ -213,6 +213,6 @@ mod tests {
 
     #[test]
     fn format_replaces_placeholders() {
-        assert_eq!(Lang::En.format("sites.notice.recrawl", &[("count", "7")]), "Queued 7 URLs for a new crawl.");
+        assert_eq!(Lang::En.format("sites.notice.recrawl", &[("count", "7")]), "URLs queued for a new crawl: 7.");
     }
 }

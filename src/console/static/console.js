@@ -8,7 +8,8 @@
   const rateFormat = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
   const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
-  // Sorting: each header of a table marked data-sortable becomes a button. The order
+  // Sorting: each header of a table marked data-sortable becomes a button, except those
+  // marked data-nosort. The order
   // applies to the rows of the page on screen; the server's pages stay in their order.
   function sortValue(cell) {
     const raw = cell.dataset.sort !== undefined ? cell.dataset.sort : cell.textContent.trim();
@@ -24,6 +25,7 @@
   function makeSortable(table) {
     const headers = Array.from(table.tHead ? table.tHead.rows[0].cells : []);
     headers.forEach(function (header, column) {
+      if (header.hasAttribute("data-nosort")) return;
       const button = document.createElement("button");
       button.type = "button";
       button.className = "sort";
