@@ -30,6 +30,14 @@ up() {
     cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
 
     ensure_postgres open_ahrefs
+    if [ -z "${KAFKA_BROKERS:-}" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then
+        # NOTE: librdkafka's mock broker keeps at most 5 MB per partition and drops older
+        # messages even when no consumer has read them yet. Short leases hand out again the
+        # URLs whose results it dropped, and a small per-site queue keeps the results in
+        # flight few. tansu or Apache Kafka have no such limit.
+        export LEASE_SECONDS=${LEASE_SECONDS:-120}
+        export FRONTIER_MAX_IN_FLIGHT_PER_SITE=${FRONTIER_MAX_IN_FLIGHT_PER_SITE:-32}
+    fi
     ensure_broker "$BIN"
     "$BIN" migrate
 

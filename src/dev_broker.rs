@@ -3,6 +3,11 @@
 //!
 //! It keeps nothing on disk and is not a production broker; set KAFKA_BROKERS to a real
 //! Kafka cluster for that.
+//!
+//! NOTE: librdkafka 2.12's mock cluster keeps at most 5 MB or 100,000 messages per
+//! partition and drops the oldest even when no consumer has read them, which a fixed
+//! constant in librdkafka decides. A result it drops is recovered when the URL's lease
+//! runs out, so crawls through it finish late but complete.
 
 use std::path::PathBuf;
 

@@ -254,7 +254,7 @@ impl WorkerState {
     }
 
     async fn fetch_response(&self, page_url: &Url, kind: UrlKind) -> Result<PageResponse, FetchFailure> {
-        let mut response = self.client.get(page_url.as_str()).send().await.map_err(send_failure)?;
+        let mut response = send_get(&self.client, page_url.as_str()).await.map_err(send_failure)?;
         let status = response.status().as_u16();
         let headers = keep_headers(response.headers());
         let header_value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -316,6 +316,18 @@ impl WorkerState {
         if page.redirect_to.is_none() {
             page.redirect_to = page.facts.meta_refresh.clone();
         }
+    }
+}
+
+/// Send a GET, trying once more when a pooled keep-alive connection turns out to have been
+/// closed by the server before it answered, as browsers do for idempotent requests.
+pub(super) async fn send_get(
+    client: &awc::Client,
+    url: &str,
+) -> <awc::SendClientRequest as std::future::Future>::Output {
+    match client.get(url).send().await {
+        Err(SendRequestError::Connect(ConnectError::Disconnected)) => client.get(url).send().await,
+        other => other,
     }
 }
 

@@ -140,7 +140,7 @@ impl RobotsCache {
 
 async fn fetch_policy(client: &awc::Client, token: &str, mut robots_url: Url) -> RobotsPolicy {
     for _ in 0..=MAX_ROBOTS_REDIRECTS {
-        let mut response = match client.get(robots_url.as_str()).send().await {
+        let mut response = match super::fetch::send_get(client, robots_url.as_str()).await {
             Ok(response) => response,
             Err(error) => return RobotsPolicy::Unavailable(format!("fetching {robots_url} failed: {error}")),
         };
