@@ -65,12 +65,7 @@ rm -rf "$FIXTURE_DIR"
 mkdir -p "$FIXTURE_DIR"
 node "$TESTS/fixture.mjs" "$FIXTURE_DIR"
 FIXTURE_PORT=$(free_port)
-# NOTE: the fixture speaks HTTP/1.1 with keep-alive. Against http.server's default HTTP/1.0,
-# which closes every connection, the scraper sometimes failed a fetch with awc's
-# "connector has been disconnected" (seen here on 2 of about 40 fetches), which would make
-# the expected counts flaky.
-start_process fixture python3 -m http.server "$FIXTURE_PORT" --protocol HTTP/1.1 --bind 127.0.0.1 \
-    --directory "$FIXTURE_DIR"
+start_process fixture python3 -m http.server "$FIXTURE_PORT" --bind 127.0.0.1 --directory "$FIXTURE_DIR"
 wait_for_port 127.0.0.1 "$FIXTURE_PORT" "the fixture site"
 
 log "running the browser tests against http://127.0.0.1:$OPEN_AHREFS_ADMIN_PORT"
