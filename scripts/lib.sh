@@ -116,14 +116,21 @@ wait_for_port() {
     die "$what did not listen on $host:$port within 60 s"
 }
 
-# Install tansu, a Kafka-compatible broker, unless it is on PATH already. The build takes
-# about 20 minutes on two cores, so cargo keeps it in ~/.cargo/bin for later runs.
+# Install tansu, a Kafka-compatible broker, with its in-memory and SQLite storage engines,
+# and export OPEN_AHREFS_TANSU_BIN. The SQLite engine keeps topics, offsets and consumer
+# groups in a file, which the fault tests need to restart the broker. The build takes
+# about 25 minutes on two cores, so it goes to a folder outside the checkout
+# (OPEN_AHREFS_TANSU_ROOT) that later runs and other checkouts reuse.
+TANSU_VERSION=0.6.0
 ensure_tansu() {
-    command -v tansu >/dev/null 2>&1 && return 0
-    [ -x "$HOME/.cargo/bin/tansu" ] && { export PATH=$HOME/.cargo/bin:$PATH; return 0; }
-    log "installing tansu (cargo install tansu --locked --features dynostore; about 20 minutes)"
-    cargo install tansu --locked --features dynostore >"$LOG_DIR/tansu-install.log" 2>&1 \
-        || die "installing tansu failed; see $LOG_DIR/tansu-install.log"
+    local root=${OPEN_AHREFS_TANSU_ROOT:-$HOME/.cache/open-ahrefs/tansu-$TANSU_VERSION-libsql}
+    if [ ! -x "$root/bin/tansu" ]; then
+        log "installing tansu $TANSU_VERSION with SQLite storage into $root (about 25 minutes)"
+        mkdir -p "$root"
+        cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql --root "$root" \
+            >"$LOG_DIR/tansu-install.log" 2>&1 || die "installing tansu failed; see $LOG_DIR/tansu-install.log"
+    fi
+    export OPEN_AHREFS_TANSU_BIN=$root/bin/tansu
 }
 
 # Start a broker unless KAFKA_BROKERS is set, and export KAFKA_BROKERS.
@@ -148,7 +155,7 @@ ensure_broker() {
         tansu)
             ensure_tansu
             local port=${OPEN_AHREFS_TANSU_PORT:-19092}
-            start_process broker tansu broker --storage-engine memory://tansu/ \
+            start_process broker "$OPEN_AHREFS_TANSU_BIN" broker --storage-engine memory://tansu/ \
                 --listener-url "tcp://127.0.0.1:$port" --advertised-listener-url "tcp://127.0.0.1:$port"
             wait_for_port 127.0.0.1 "$port" tansu
             export KAFKA_BROKERS=127.0.0.1:$port

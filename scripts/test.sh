@@ -4,7 +4,8 @@
 # the end-to-end tests on a broker that is not librdkafka's own (unless KAFKA_BROKERS is
 # set, in which case only that broker is used).
 #
-# Extra arguments go to `cargo test`, e.g. scripts/test.sh --test pipeline.
+# Extra arguments go to `cargo test`, e.g. scripts/test.sh --test pipeline; with them
+# the tests run on the development broker only.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -19,6 +20,8 @@ cleanup() {
 trap cleanup EXIT
 
 export OPEN_AHREFS_PG_DURABLE=0
+# tests/faults.rs stops and starts the PostgreSQL server found under this folder.
+export OPEN_AHREFS_STATE_DIR=$STATE_DIR
 user_brokers=${KAFKA_BROKERS:-}
 ensure_postgres open_ahrefs_test
 
@@ -26,11 +29,15 @@ log "building"
 cargo build --tests --quiet
 cargo build --quiet
 
+# tests/faults.rs restarts a tansu broker of its own, with SQLite storage.
+ensure_tansu
 ensure_broker "$ROOT/target/debug/open-ahrefs"
 log "running the test suite against ${OPEN_AHREFS_BROKER:-mock} ($KAFKA_BROKERS)"
 cargo test "$@" -- --test-threads 2
 
-if [ -z "$user_brokers" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then
+# The second run on tansu belongs to the whole suite; a run of chosen tests (arguments
+# given) ends here.
+if [ $# -eq 0 ] && [ -z "$user_brokers" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = mock ]; then
     stop_process broker
     unset KAFKA_BROKERS
     OPEN_AHREFS_BROKER=tansu ensure_broker "$ROOT/target/debug/open-ahrefs"

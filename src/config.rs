@@ -85,11 +85,6 @@ pub struct AdminSettings {
     #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8000")]
     pub listen: SocketAddr,
 
-    /// Token that the web console requests at login. When it is unset or empty, the
-    /// console is open to anyone who reaches ADMIN_LISTEN.
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
-
     /// Seconds a URL handed to the scrapers may go unanswered before it is handed out again.
     #[arg(long, env = "LEASE_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(5..=86_400))]
     pub lease_seconds: u64,
@@ -135,6 +130,38 @@ pub struct AdminSettings {
     /// Milliseconds a partial batch waits for more results before it is written.
     #[arg(long, env = "DB_BATCH_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub db_batch_ms: u64,
+
+    /// Bearer token that every state-changing API request must send
+    /// (`Authorization: Bearer <token>`); unset, the API is open to anyone who reaches it.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+}
+
+/// A setting that must not appear in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        if value.trim().is_empty() {
+            return Err("the token must not be empty or blank".to_string());
+        }
+        Ok(Self(value.to_string()))
+    }
 }
 
 impl AdminSettings {
@@ -263,7 +290,8 @@ pub struct PolitenessArgs {
     #[arg(long, env = "ALLOW_PRIVATE_ADDRESSES", default_value_t = false, action = ArgAction::Set)]
     pub allow_private_addresses: bool,
 
-    /// Comma-separated fixed resolutions `host:port:address`, like curl's --resolve.
+    /// Comma-separated fixed resolutions `host:port:address`, like curl's --resolve. The
+    /// address policy does not apply to them, so they can name private addresses.
     #[arg(long, env = "RESOLVE", value_delimiter = ',', default_value = "")]
     pub resolve: Vec<String>,
 }

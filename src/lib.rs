@@ -17,6 +17,7 @@ pub mod logging;
 pub mod messages;
 pub mod metrics;
 pub mod rank;
+pub mod readiness;
 pub mod scope;
 pub mod scraper;
 pub mod shutdown;

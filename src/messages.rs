@@ -232,8 +232,12 @@ pub enum DecodeError {
     Empty,
     #[error("payload is {size} bytes, over the {limit}-byte limit")]
     TooLarge { size: usize, limit: usize },
-    #[error("payload is not valid JSON for this message: {0}")]
+    #[error("payload is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Valid JSON whose fields do not match the message type: one is missing or has the
+    /// wrong type.
+    #[error("payload does not match the message schema: {0}")]
+    Fields(serde_json::Error),
     #[error("schema_version {found} is not supported (this build reads {SCHEMA_VERSION})")]
     UnsupportedVersion { found: u64 },
     #[error("schema_version is missing")]
@@ -242,8 +246,8 @@ pub enum DecodeError {
 
 impl DecodeError {
     /// Every value of [`DecodeError::code`].
-    pub const CODES: [&'static str; 5] =
-        ["empty", "too_large", "invalid_json", "unsupported_version", "missing_version"];
+    pub const CODES: [&'static str; 6] =
+        ["empty", "too_large", "invalid_json", "invalid_fields", "unsupported_version", "missing_version"];
 
     /// A short stable label for metrics and dead-letter headers.
     pub fn code(&self) -> &'static str {
@@ -251,6 +255,7 @@ impl DecodeError {
             DecodeError::Empty => "empty",
             DecodeError::TooLarge { .. } => "too_large",
             DecodeError::Json(_) => "invalid_json",
+            DecodeError::Fields(_) => "invalid_fields",
             DecodeError::UnsupportedVersion { .. } => "unsupported_version",
             DecodeError::MissingVersion => "missing_version",
         }
@@ -276,7 +281,8 @@ pub fn decode<T: serde::de::DeserializeOwned>(payload: Option<&[u8]>, max_bytes:
         Some(_) => {}
     }
 
-    Ok(serde_json::from_slice(bytes)?)
+    // The first parse has checked the syntax, so what fails now is the fields.
+    serde_json::from_slice(bytes).map_err(DecodeError::Fields)
 }
 
 #[cfg(test)]
@@ -315,7 +321,8 @@ mod tests {
     #[test]
     fn decode_rejects_missing_field() {
         let err = decode::<CrawlRequest>(Some(br#"{"schema_version":1}"#), 1 << 20).unwrap_err();
-        assert_eq!(err.code(), "invalid_json");
+        assert_eq!(err.code(), "invalid_fields");
+        assert!(err.to_string().contains("missing field"), "{err}");
     }
 
     #[test]

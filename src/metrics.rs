@@ -8,6 +8,7 @@ use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
+use crate::kafka::RejectedMessage;
 use crate::messages::{DecodeError, FetchErrorKind};
 
 /// The registry served at `/metrics` by both roles.
@@ -41,7 +42,14 @@ static KAFKA_PRODUCED: LazyLock<IntCounterVec> = LazyLock::new(|| {
 static KAFKA_REJECTED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     counter_vec(
         "open_ahrefs_kafka_messages_rejected_total",
-        "Kafka messages that could not be decoded and were skipped.",
+        "Kafka messages that could not be decoded and go to the topic's dead-letter topic.",
+        &["topic", "error_code"],
+    )
+});
+static KAFKA_DEAD_LETTERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "open_ahrefs_kafka_messages_dead_lettered_total",
+        "Rejected Kafka messages whose copy the broker acknowledged on the dead-letter topic.",
         &["topic", "error_code"],
     )
 });
@@ -181,7 +189,9 @@ pub fn init() {
     for kind in FetchErrorKind::ALL {
         ERRORS.with_label_values(&["fetch", kind.as_str()]);
     }
-    for (stage, code) in [("produce", "kafka"), ("db_write", "database"), ("frontier", "database")] {
+    for (stage, code) in
+        [("produce", "kafka"), ("dead_letter", "kafka"), ("db_write", "database"), ("frontier", "database")]
+    {
         ERRORS.with_label_values(&[stage, code]);
     }
     for table in ["pages", "urls", "links"] {
@@ -213,6 +223,7 @@ pub fn init_kafka(topics: &[&str], role: &str) {
         INGEST_IN_FLIGHT.with_label_values(&[topic]);
         for code in DecodeError::CODES {
             KAFKA_REJECTED.with_label_values(&[topic, code]);
+            KAFKA_DEAD_LETTERED.with_label_values(&[topic, code]);
         }
     }
     for client in [format!("{role}-consumer"), format!("{role}-producer")] {
@@ -309,25 +320,70 @@ impl MessageConsumed<'_> {
     }
 }
 
-/// A message could not be decoded; its offset moves on without it.
+/// A message could not be decoded; it goes to the dead-letter topic instead of a worker.
 pub struct MessageRejected<'a> {
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
-    pub error: &'a DecodeError,
+    pub rejected: &'a RejectedMessage,
 }
 
 impl MessageRejected<'_> {
     pub fn emit(&self) {
+        let rejected = self.rejected;
         log::warn!(
-            actor = "KafkaIngest", topic = self.topic;
-            "skipped message {}/{}@{}: {}",
-            self.topic,
-            self.partition,
-            self.offset,
+            actor = "KafkaIngest", topic = rejected.topic.as_str();
+            "rejected message {}/{}@{} ({}): {}",
+            rejected.topic,
+            rejected.partition,
+            rejected.offset,
+            rejected.error_code,
+            rejected.error
+        );
+        KAFKA_REJECTED.with_label_values(&[rejected.topic.as_str(), rejected.error_code]).inc();
+    }
+}
+
+/// The broker acknowledged the dead-letter copy of a rejected message.
+pub struct DeadLettered<'a> {
+    pub rejected: &'a RejectedMessage,
+    pub dead_letter_topic: &'a str,
+}
+
+impl DeadLettered<'_> {
+    pub fn emit(&self) {
+        let rejected = self.rejected;
+        log::info!(
+            actor = "KafkaIngest", topic = rejected.topic.as_str();
+            "copied message {}/{}@{} to {}",
+            rejected.topic,
+            rejected.partition,
+            rejected.offset,
+            self.dead_letter_topic
+        );
+        KAFKA_DEAD_LETTERED.with_label_values(&[rejected.topic.as_str(), rejected.error_code]).inc();
+    }
+}
+
+/// Copying a rejected message to its dead-letter topic failed and will be retried.
+pub struct DeadLetterFailed<'a> {
+    pub rejected: &'a RejectedMessage,
+    pub dead_letter_topic: &'a str,
+    pub attempt: u32,
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl DeadLetterFailed<'_> {
+    pub fn emit(&self) {
+        let rejected = self.rejected;
+        log::warn!(
+            actor = "KafkaIngest", topic = rejected.topic.as_str();
+            "copying message {}/{}@{} to {} failed on attempt {}, retrying: {}",
+            rejected.topic,
+            rejected.partition,
+            rejected.offset,
+            self.dead_letter_topic,
+            self.attempt,
             self.error
         );
-        KAFKA_REJECTED.with_label_values(&[self.topic, self.error.code()]).inc();
+        ERRORS.with_label_values(&["dead_letter", "kafka"]).inc();
     }
 }
 

@@ -14,6 +14,8 @@ pub enum UrlError {
     Scheme { input: String, scheme: String },
     #[error("'{input}' has no host")]
     NoHost { input: String },
+    #[error("the URL is {length} bytes long, over the {max}-byte maximum (MAX_URL_BYTES)")]
+    TooLong { length: usize, max: usize },
 }
 
 /// Parse an absolute http(s) URL as typed by a user and normalize it.
@@ -53,10 +55,13 @@ impl UrlPolicy {
         Some(url)
     }
 
-    /// Parse a user's URL and apply the policy.
+    /// Parse a user's URL and apply the policy, rejecting one longer than the maximum.
     pub fn parse(&self, input: &str) -> Result<Url, UrlError> {
         let mut url = parse_crawlable(input)?;
         self.drop_params(&mut url);
+        if url.as_str().len() > self.max_url_bytes {
+            return Err(UrlError::TooLong { length: url.as_str().len(), max: self.max_url_bytes });
+        }
         Ok(url)
     }
 

@@ -4,6 +4,7 @@ use actix_web::{error::InternalError, web, HttpRequest, HttpResponse, ResponseEr
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::db::read::{self, StatusFilter};
 use crate::db::sites::{self, AddSiteError};
@@ -57,12 +58,16 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// Register every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|err, _req| {
-        let message = format!("invalid JSON body: {err}");
-        InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
+    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(|err, _req| {
+        let response = super::request_errors::json_error_response(&err);
+        InternalError::from_response(err, response).into()
     }))
+    .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
     .app_data(web::QueryConfig::default().error_handler(|err, _req| {
         let message = format!("invalid query string: {err}");
         InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
@@ -83,11 +88,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(healthz));
 }
 
-#[derive(Deserialize)]
-struct NewSite {
+#[derive(Deserialize, ToSchema)]
+pub(super) struct NewSite {
+    /// The seed URL: absolute http(s), at most MAX_URL_BYTES long. Its host (and port)
+    /// is the site.
+    #[schema(example = "https://example.com/")]
     url: String,
 }
 
+/// Add a site and queue its seed URL.
+#[utoipa::path(
+    post, path = "/api/v1/sites", tag = "sites", request_body = NewSite,
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "The site was added", body = crate::db::sites::Site),
+        (status = 409, description = "A site for this host exists", body = super::openapi::ConflictBody),
+        (status = 401, description = "ADMIN_TOKEN is set and the request has no or a wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 413, description = "The body is larger than 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = super::openapi::ErrorBody),
+        (status = 422, description = "The body or the URL is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn create_site(
     pool: web::Data<PgPool>,
     settings: web::Data<ApiSettings>,
@@ -106,10 +127,27 @@ async fn create_site(
     }
 }
 
+/// List every site with its crawl progress.
+#[utoipa::path(
+    get, path = "/api/v1/sites", tag = "sites",
+    responses((status = 200, description = "Every site", body = Vec<crate::db::sites::SiteProgress>))
+)]
 async fn list_sites(pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(sites::list_sites(&pool).await?))
 }
 
+/// Queue every fetched or blocked URL of a site again.
+#[utoipa::path(
+    post, path = "/api/v1/sites/{id}/recrawl", tag = "sites",
+    params(("id" = i64, Path, description = "Site id", minimum = 1)),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "The URLs are queued", body = super::openapi::RecrawlQueued),
+        (status = 401, description = "ADMIN_TOKEN is set and the request has no or a wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No site has this id", body = super::openapi::ErrorBody),
+        (status = 422, description = "The id is not a positive integer", body = super::openapi::ErrorBody),
+    )
+)]
 async fn recrawl_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "site id")?;
     let queued = sites::recrawl(&pool, id).await?.ok_or_else(|| ApiError::NotFound(format!("no site with id {id}")))?;
@@ -117,14 +155,29 @@ async fn recrawl_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Resul
     Ok(HttpResponse::Accepted().json(json!({ "id": id, "urls_queued": queued })))
 }
 
-#[derive(Deserialize)]
-struct UrlsQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct UrlsQuery {
+    /// Site id.
+    #[param(value_type = i64, minimum = 1)]
     site_id: String,
+    /// Only URLs in this state: pending, queued, fetched, blocked, skipped or external.
     state: Option<String>,
+    /// Page size, 1 to 1000; 100 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// List a site's URLs with their crawl state.
+#[utoipa::path(
+    get, path = "/api/v1/urls", tag = "pages", params(UrlsQuery),
+    responses(
+        (status = 200, description = "One page of URLs", body = super::openapi::UrlList),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_urls(pool: web::Data<PgPool>, query: web::Query<UrlsQuery>) -> Result<HttpResponse, ApiError> {
     let site_id = parse_id(&query.site_id, "site_id")?;
     let state = match query.state.as_deref().filter(|s| !s.is_empty()) {
@@ -144,11 +197,22 @@ async fn list_urls(pool: web::Data<PgPool>, query: web::Query<UrlsQuery>) -> Res
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
-#[derive(Deserialize)]
-struct RedirectQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RedirectQuery {
+    /// The URL whose stored redirects are followed.
     url: String,
 }
 
+/// Follow the stored redirects of a URL to its final target.
+#[utoipa::path(
+    get, path = "/api/v1/redirects", tag = "pages", params(RedirectQuery),
+    responses(
+        (status = 200, description = "The redirect chain", body = crate::db::read::RedirectChain),
+        (status = 404, description = "The URL has not been seen", body = super::openapi::ErrorBody),
+        (status = 422, description = "The URL is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn get_redirects(
     pool: web::Data<PgPool>,
     settings: web::Data<ApiSettings>,
@@ -161,6 +225,16 @@ async fn get_redirects(
     Ok(HttpResponse::Ok().json(chain))
 }
 
+/// One site with its crawl progress.
+#[utoipa::path(
+    get, path = "/api/v1/sites/{id}", tag = "sites",
+    params(("id" = i64, Path, description = "Site id", minimum = 1)),
+    responses(
+        (status = 200, description = "The site", body = crate::db::sites::SiteProgress),
+        (status = 404, description = "No site has this id", body = super::openapi::ErrorBody),
+        (status = 422, description = "The id is not a positive integer", body = super::openapi::ErrorBody),
+    )
+)]
 async fn get_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&path, "site id")?;
     let site =
@@ -168,14 +242,29 @@ async fn get_site(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<Ht
     Ok(HttpResponse::Ok().json(site))
 }
 
-#[derive(Deserialize)]
-struct PagesQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PagesQuery {
+    /// Site id.
+    #[param(value_type = i64, minimum = 1)]
     site_id: String,
+    /// A status code (`404`), a class (`4xx`) or `error` for fetches without a response.
     status: Option<String>,
+    /// Page size, 1 to 1000; 100 when absent.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+/// List a site's fetched pages with their facts.
+#[utoipa::path(
+    get, path = "/api/v1/pages", tag = "pages", params(PagesQuery),
+    responses(
+        (status = 200, description = "One page of fetched pages", body = super::openapi::PageList),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> Result<HttpResponse, ApiError> {
     let site_id = parse_id(&query.site_id, "site_id")?;
     let status = parse_status(query.status.as_deref())?;
@@ -187,12 +276,24 @@ async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> R
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
-#[derive(Deserialize)]
-struct AddUrlQuery {
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct AddUrlQuery {
+    /// The seed URL of the site to add.
     url: Option<String>,
 }
 
 /// The Python version's endpoint: plain-text `OK`, `ERROR parse` or `ERROR idempotence`.
+#[utoipa::path(
+    get, path = "/crudtask/addurl", tag = "sites", params(AddUrlQuery),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The site was added", body = String, content_type = "text/plain", example = "OK"),
+        (status = 401, description = "ADMIN_TOKEN is set and the request has no or a wrong bearer token", body = super::openapi::ErrorBody),
+        (status = 409, description = "A site for this host exists", body = String, content_type = "text/plain", example = "ERROR idempotence"),
+        (status = 422, description = "The URL is missing or invalid", body = String, content_type = "text/plain", example = "ERROR parse"),
+    )
+)]
 async fn add_url(pool: web::Data<PgPool>, settings: web::Data<ApiSettings>, req: HttpRequest) -> HttpResponse {
     let url = web::Query::<AddUrlQuery>::from_query(req.query_string()).ok().and_then(|q| q.into_inner().url);
     let Some(seed) = url.as_deref().and_then(|u| settings.url_policy.parse(u).ok()) else {
@@ -213,11 +314,13 @@ async fn add_url(pool: web::Data<PgPool>, settings: web::Data<ApiSettings>, req:
     }
 }
 
-async fn healthz(pool: web::Data<PgPool>) -> HttpResponse {
-    match sqlx::query("SELECT 1").execute(pool.get_ref()).await {
-        Ok(_) => HttpResponse::Ok().body("ok"),
-        Err(error) => HttpResponse::ServiceUnavailable().body(format!("database unavailable: {error}")),
-    }
+/// Liveness: the process runs and serves HTTP. Whether it can work is `/readyz`.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive", body = String, content_type = "text/plain", example = "ok"))
+)]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
 pub(super) fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {

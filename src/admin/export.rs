@@ -47,6 +47,20 @@ enum Bind {
     Target(Target),
 }
 
+/// Stream a site's or a target's rows as CSV or JSON.
+#[utoipa::path(
+    get, path = "/api/v1/exports/{name}", tag = "links",
+    params(
+        ("name" = String, Path, description = "The export and its format, such as pages.csv or backlinks.json"),
+        ("site_id" = Option<i64>, Query, description = "Site id, for the exports of a site", minimum = 1),
+        ("target" = Option<String>, Query, description = "A URL, host or domain; `url` is an older name for it"), ("mode" = Option<String>, Query, description = "url, host or domain; without it a value with a scheme is a URL, else a domain"),
+    ),
+    responses(
+        (status = 200, description = "The rows", content((String = "text/csv"), (serde_json::Value = "application/json"))),
+        (status = 404, description = "No such export", body = super::openapi::ErrorBody),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn export(
     pool: web::Data<PgPool>,
     settings: web::Data<ApiSettings>,

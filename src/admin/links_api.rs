@@ -88,6 +88,15 @@ fn parse_flag(raw: Option<&str>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
+/// List the links pointing at a URL, host or domain.
+#[utoipa::path(
+    get, path = "/api/v1/backlinks", tag = "links",
+    params(("target" = Option<String>, Query, description = "A URL, host or domain; `url` is an older name for it"), ("mode" = Option<String>, Query, description = "url, host or domain; without it a value with a scheme is a URL, else a domain"), ("status" = Option<String>, Query, description = "live (the default), lost or all"), ("follow" = Option<bool>, Query, description = "Only followed links"), ("external" = Option<bool>, Query, description = "Only links from other hosts"), ("sort" = Option<String>, Query, description = "first_seen (the default) or last_seen"), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_backlinks(
     pool: web::Data<PgPool>,
     settings: web::Data<ApiSettings>,
@@ -137,6 +146,15 @@ struct GroupQuery {
     limit: Option<String>,
 }
 
+/// List the domains linking to a target, with their link counts.
+#[utoipa::path(
+    get, path = "/api/v1/referring-domains", tag = "links",
+    params(("target" = Option<String>, Query, description = "A URL, host or domain; `url` is an older name for it"), ("mode" = Option<String>, Query, description = "url, host or domain; without it a value with a scheme is a URL, else a domain"), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_referring_domains(
     pool: web::Data<PgPool>,
     settings: web::Data<ApiSettings>,
@@ -147,6 +165,15 @@ async fn list_referring_domains(
     Ok(HttpResponse::Ok().json(json!({ "target": target_json(&target), "items": items })))
 }
 
+/// List the anchor texts of the links to a target, with their counts.
+#[utoipa::path(
+    get, path = "/api/v1/anchors", tag = "links",
+    params(("target" = Option<String>, Query, description = "A URL, host or domain; `url` is an older name for it"), ("mode" = Option<String>, Query, description = "url, host or domain; without it a value with a scheme is a URL, else a domain"), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_anchors(
     pool: web::Data<PgPool>,
     settings: web::Data<ApiSettings>,
@@ -157,6 +184,16 @@ async fn list_anchors(
     Ok(HttpResponse::Ok().json(json!({ "target": target_json(&target), "items": items })))
 }
 
+/// One URL with its latest fetch, link counts and rank.
+#[utoipa::path(
+    get, path = "/api/v1/pages/{url_id}", tag = "links",
+    params(("url_id" = i64, Path, description = "URL id", minimum = 1)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn get_page(pool: web::Data<PgPool>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let url_id = parse_id(&path, "page id")?;
     let page = crate::db::read::page(&pool, url_id)
@@ -171,6 +208,15 @@ struct PageQuery {
     cursor: Option<String>,
 }
 
+/// List the links pointing at a URL.
+#[utoipa::path(
+    get, path = "/api/v1/pages/{url_id}/inlinks", tag = "links",
+    params(("url_id" = i64, Path, description = "URL id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_inlinks(
     pool: web::Data<PgPool>,
     path: web::Path<String>,
@@ -179,6 +225,15 @@ async fn list_inlinks(
     page_links(&pool, &path, &query, false).await
 }
 
+/// List the links of a page.
+#[utoipa::path(
+    get, path = "/api/v1/pages/{url_id}/outlinks", tag = "links",
+    params(("url_id" = i64, Path, description = "URL id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_outlinks(
     pool: web::Data<PgPool>,
     path: web::Path<String>,
@@ -202,6 +257,15 @@ struct LimitQuery {
     cursor: Option<String>,
 }
 
+/// List a site's pages with the most links pointing at them.
+#[utoipa::path(
+    get, path = "/api/v1/sites/{id}/best-by-links", tag = "links",
+    params(("id" = i64, Path, description = "Site id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn best_by_links(
     pool: web::Data<PgPool>,
     path: web::Path<String>,
@@ -212,6 +276,15 @@ async fn best_by_links(
     Ok(HttpResponse::Ok().json(json!({ "site_id": site_id, "items": items })))
 }
 
+/// List the links of a site that point at 4xx, 5xx or failed URLs.
+#[utoipa::path(
+    get, path = "/api/v1/sites/{id}/broken-links", tag = "links",
+    params(("id" = i64, Path, description = "Site id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn list_broken_links(
     pool: web::Data<PgPool>,
     path: web::Path<String>,
@@ -225,6 +298,16 @@ async fn list_broken_links(
     Ok(HttpResponse::Ok().json(json!({ "site_id": site_id, "items": items, "next_cursor": next_cursor })))
 }
 
+/// Run the SEO audit of a site.
+#[utoipa::path(
+    get, path = "/api/v1/sites/{id}/audit", tag = "links",
+    params(("id" = i64, Path, description = "Site id", minimum = 1)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn site_audit(
     pool: web::Data<PgPool>,
     thresholds: web::Data<AuditThresholds>,
@@ -237,11 +320,29 @@ async fn site_audit(
     Ok(HttpResponse::Ok().json(audit::site_audit(&pool, site_id, &thresholds).await?))
 }
 
+/// List the hosts with the most links pointing at them.
+#[utoipa::path(
+    get, path = "/api/v1/hosts/top", tag = "links",
+    params(("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn top_hosts(pool: web::Data<PgPool>, query: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
     let items = links::top_hosts(&pool, parse_limit(query.limit.as_deref())?).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
+/// List the hosts with the most failed fetches.
+#[utoipa::path(
+    get, path = "/api/v1/hosts/failing", tag = "links",
+    params(("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),
+    responses(
+        (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
+    )
+)]
 async fn failing_hosts(pool: web::Data<PgPool>, query: web::Query<LimitQuery>) -> Result<HttpResponse, ApiError> {
     let items = links::failing_hosts(&pool, parse_limit(query.limit.as_deref())?).await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))

@@ -1,11 +1,14 @@
 //! The admin role: the frontier, KafkaIngest on `topic_res` → DbWriter, and the HTTP API.
 
 mod api;
+mod auth;
 mod db_writer;
 mod export;
 mod frontier;
 mod links_api;
 mod ranker;
+mod openapi;
+mod request_errors;
 
 use std::time::Duration;
 
@@ -18,8 +21,9 @@ use crate::config::AdminSettings;
 use crate::db::write::WritePolicy;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlResult;
+use crate::readiness::Readiness;
 use crate::scope::CrawlLimits;
-use crate::shutdown::{self, Shutdown, TerminationSignals};
+use crate::shutdown::{self, Shutdown, Stop, TerminationSignals};
 use db_writer::DbWriter;
 use frontier::{Frontier, FrontierSettings, StopFrontier};
 
@@ -32,14 +36,21 @@ pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> an
     let pool = crate::db::connect(&settings.database).await?;
     crate::db::migrate(&pool).await?;
     let (trigger, shutdown) = shutdown::channel();
+    let readiness = Readiness::new(&[
+        ("startup", "waiting for the Kafka broker and the topics"),
+        ("broker", "not checked yet"),
+        ("database", "not checked yet"),
+    ]);
+    readiness.spawn_monitor(&settings.kafka, Some(pool.clone()))?;
 
-    let server = http_server(&settings, pool.clone())?;
+    let server = http_server(&settings, pool.clone(), readiness.clone())?;
     let server_handle = server.handle();
     actix::spawn(server);
     log::info!("admin API listening on {}", settings.listen);
 
-    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
-    crate::metrics::init_kafka(&topics, "admin");
+    let topics = kafka::role_topics(&settings.kafka);
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    crate::metrics::init_kafka(&[&settings.kafka.topic_url, &settings.kafka.topic_res], "admin");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
         signal = signals.recv() => {
@@ -49,24 +60,47 @@ pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> an
         }
     }
 
-    let supervisor = Supervisor::start(&settings, pool, shutdown)?;
+    let supervisor = Supervisor::start_children(&settings, pool, shutdown)?.start();
+    readiness.set("startup", Ok(()));
     let signal = signals.recv().await;
     log::info!("{signal} received; writing results in flight");
+    readiness.set("startup", Err(format!("{signal} received; stopping")));
     trigger.trigger();
-    supervisor.drain().await;
+    if let Err(error) = supervisor.send(Stop).await {
+        log::warn!("the Supervisor stopped before draining: {error}");
+    }
     server_handle.stop(true).await;
     log::info!("admin stopped");
     Ok(())
 }
 
-/// Starts the admin's actors and stops them in order.
+/// Owns the admin's actors: starts them, and stops them in order on [`Stop`].
 struct Supervisor {
     ingest: Addr<KafkaIngest<CrawlResult>>,
     frontier: Addr<Frontier>,
 }
 
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Stop> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    /// Stop leasing URLs first, then let KafkaIngest finish the results in flight.
+    fn handle(&mut self, _msg: Stop, _ctx: &mut Self::Context) -> Self::Result {
+        self.frontier.do_send(StopFrontier);
+        let ingest = self.ingest.clone();
+        Box::pin(async move {
+            if let Err(e) = ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+                log::warn!("KafkaIngest stopped before draining: {e}");
+            }
+        })
+    }
+}
+
 impl Supervisor {
-    fn start(settings: &AdminSettings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<Self> {
+    fn start_children(settings: &AdminSettings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<Self> {
         let sink = ResultSink::new(&settings.kafka, "admin", shutdown.clone())?.start();
         let frontier = Frontier::new(
             pool.clone(),
@@ -115,16 +149,9 @@ impl Supervisor {
         }
         Ok(Self { ingest, frontier })
     }
-
-    async fn drain(self) {
-        self.frontier.do_send(StopFrontier);
-        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
-            log::warn!("KafkaIngest stopped before draining: {e}");
-        }
-    }
 }
 
-fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_web::dev::Server> {
+fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_admin")?;
     let pool = web::Data::new(pool);
     let thresholds = web::Data::new(crate::db::audit::AuditThresholds {
@@ -137,18 +164,32 @@ fn http_server(settings: &AdminSettings, pool: PgPool) -> anyhow::Result<actix_w
         url_policy: settings.urls.policy(),
         max_redirect_hops: settings.limits.max_redirect_hops as usize,
     });
+    let access = web::Data::new(auth::AccessPolicy { token: settings.admin_token.clone() });
+    if access.token.is_none() {
+        log::warn!("ADMIN_TOKEN is not set: anyone who reaches {} can add sites", settings.listen);
+    }
+    let readiness = web::Data::new(readiness);
     let console = crate::console::Console::new(settings);
+
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(auth::require_token))
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(prometheus.clone())
             .app_data(pool.clone())
             .app_data(api_settings.clone())
+            .app_data(access.clone())
+            .app_data(readiness.clone())
             .app_data(thresholds.clone())
             .configure(api::configure)
             .configure(|cfg| console.configure(cfg))
+            .configure(openapi::configure)
+            .route("/readyz", web::get().to(crate::readiness::readyz))
+            .default_service(web::to(request_errors::no_route))
     })
     .disable_signals()
+    // Bounds the wait for open requests at stop, so that SIGTERM ends the process in time.
+    .shutdown_timeout(5)
     .bind(settings.listen)
     .with_context(|| format!("binding ADMIN_LISTEN={}", settings.listen))?
     .run();

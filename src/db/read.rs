@@ -16,7 +16,7 @@ pub enum StatusFilter {
 }
 
 /// One fetched page with its facts.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PageRow {
     pub url_id: i64,
     pub url: String,
@@ -78,7 +78,7 @@ pub async fn pages(
 }
 
 /// One URL with its latest fetch, link counts and rank.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PageDetail {
     pub url_id: i64,
     pub url: String,
@@ -138,7 +138,7 @@ pub async fn page(pool: &PgPool, url_id: i64) -> Result<Option<PageDetail>, sqlx
 }
 
 /// One URL of a site with its crawl state.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct UrlRow {
     pub url_id: i64,
     pub url: String,
@@ -177,7 +177,7 @@ pub async fn urls(
 }
 
 /// One step of a redirect chain.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RedirectHop {
     pub url: String,
     pub status: Option<i16>,
@@ -186,7 +186,7 @@ pub struct RedirectHop {
 }
 
 /// A redirect chain from a URL to its final target.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RedirectChain {
     pub hops: Vec<RedirectHop>,
     /// Redirects followed: one less than the URLs in `hops`.

@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use url::Url;
 
 /// A crawled site as created.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Site {
     pub id: i64,
     pub host: String,
@@ -87,7 +87,7 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
 }
 
 /// A site with its crawl progress, as the API returns it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SiteProgress {
     pub id: i64,
     pub host: String,
@@ -110,7 +110,7 @@ pub struct SiteProgress {
 }
 
 /// Fetched pages by status class.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ResponseCounts {
     #[serde(rename = "2xx")]
     pub status_2xx: i64,

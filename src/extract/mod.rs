@@ -2,6 +2,7 @@
 
 pub mod charset;
 pub mod directives;
+pub mod nesting;
 pub mod sitemap;
 
 use scraper::{ElementRef, Html, Selector};
@@ -76,7 +77,8 @@ impl Extractor {
 
     /// Analyse a decoded HTML document fetched from `page_url`.
     pub fn extract(&self, page_url: &Url, html: &str) -> Extracted {
-        let document = Html::parse_document(html);
+        let html = nesting::limit_nesting(html, nesting::MAX_NESTING);
+        let document = Html::parse_document(&html);
 
         // `<base href>` changes how every relative link resolves, the canonical included.
         let base = document

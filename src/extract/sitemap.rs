@@ -56,20 +56,51 @@ pub fn parse(body: &[u8]) -> Result<Sitemap, SitemapError> {
     reader.config_mut().trim_text(true);
     let mut sitemap = Sitemap::default();
     let mut parents: Vec<Vec<u8>> = Vec::new();
+    // The text of the open `<loc>`, which quick-xml reports in pieces: text, entity and
+    // character references, and CDATA.
+    let mut loc: Option<String> = None;
     let mut buffer = Vec::new();
     loop {
         let event = reader
             .read_event_into(&mut buffer)
             .map_err(|e| SitemapError::Xml { position: reader.buffer_position(), message: e.to_string() })?;
         match event {
-            Event::Start(start) => parents.push(start.local_name().as_ref().to_vec()),
-            Event::End(_) => {
-                parents.pop();
+            Event::Start(start) => {
+                let name = start.local_name().as_ref().to_vec();
+                if name == b"loc" {
+                    loc = Some(String::new());
+                }
+                parents.push(name);
             }
-            Event::Text(text) if parents.last().is_some_and(|p| p == b"loc") => {
-                let loc = text.decode().map(|t| t.trim().to_string()).unwrap_or_default();
-                let loc = quick_xml::escape::unescape(&loc).map(|l| l.into_owned()).unwrap_or(loc);
-                let container = parents.len().checked_sub(2).and_then(|i| parents.get(i)).map(Vec::as_slice);
+            Event::Text(text) => {
+                if let Some(loc) = loc.as_mut() {
+                    loc.push_str(&text.decode().unwrap_or_default());
+                }
+            }
+            Event::CData(data) => {
+                if let Some(loc) = loc.as_mut() {
+                    loc.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+            Event::GeneralRef(reference) => {
+                if let Some(loc) = loc.as_mut() {
+                    match reference.resolve_char_ref() {
+                        Ok(Some(c)) => loc.push(c),
+                        _ => {
+                            let name = reference.decode().unwrap_or_default();
+                            loc.push_str(quick_xml::escape::resolve_predefined_entity(&name).unwrap_or_default());
+                        }
+                    }
+                }
+            }
+            Event::End(_) => {
+                let closed = parents.pop();
+                if closed.as_deref() != Some(b"loc".as_slice()) {
+                    continue;
+                }
+                let Some(text) = loc.take() else { continue };
+                let text = text.trim().to_string();
+                let container = parents.last().map(Vec::as_slice);
                 let full = sitemap.pages.len() + sitemap.sitemaps.len() >= MAX_SITEMAP_URLS;
                 let list = match container {
                     Some(b"url") => &mut sitemap.pages,
@@ -78,8 +109,8 @@ pub fn parse(body: &[u8]) -> Result<Sitemap, SitemapError> {
                 };
                 if full {
                     sitemap.truncated += 1;
-                } else if !loc.is_empty() {
-                    list.push(loc);
+                } else if !text.is_empty() {
+                    list.push(text);
                 }
             }
             Event::Eof => break,

@@ -15,6 +15,7 @@ use rdkafka::Message as _;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::dead_letter::{DeadLetterQueue, RejectedMessage};
 use super::offsets::OffsetTracker;
 use super::StatsContext;
 use crate::config::KafkaSettings;
@@ -91,6 +92,7 @@ pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
     slots: Arc<Semaphore>,
     max_in_flight: usize,
     max_message_bytes: usize,
+    dead_letters: DeadLetterQueue,
     tracker: OffsetTracker,
     shutdown: Shutdown,
 }
@@ -99,7 +101,8 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
     /// Subscribe to `topic` in the consumer group of `role` (`<KAFKA_GROUP_PREFIX>-<role>`).
     ///
     /// Each worker receives the messages of a fixed set of keys (hosts), so that one host's
-    /// URLs are always handled by the same worker.
+    /// URLs are always handled by the same worker. A message that does not decode is
+    /// copied to `<topic>.dlq` and committed once the broker has the copy.
     pub fn new(
         settings: &KafkaSettings,
         role: &str,
@@ -124,6 +127,7 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
             .create_with_context(context)
             .with_context(|| format!("creating a Kafka consumer for {topic} at {}", settings.kafka_brokers))?;
         consumer.subscribe(&[topic]).with_context(|| format!("subscribing to Kafka topic {topic}"))?;
+        let dead_letters = DeadLetterQueue::new(settings, role)?;
 
         Ok(Self {
             consumer: Arc::new(consumer),
@@ -132,6 +136,7 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
             slots: Arc::new(Semaphore::new(max_in_flight)),
             max_in_flight,
             max_message_bytes: settings.max_message_bytes as usize,
+            dead_letters,
             tracker: OffsetTracker::default(),
             shutdown,
         })
@@ -150,6 +155,7 @@ impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
             workers: self.workers.clone(),
             slots: self.slots.clone(),
             max_message_bytes: self.max_message_bytes,
+            dead_letters: self.dead_letters.clone(),
             shutdown: self.shutdown.clone(),
         };
         actix::spawn(consume.run());
@@ -232,6 +238,7 @@ struct ConsumeLoop<T: DeserializeOwned + Send + 'static> {
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
     max_message_bytes: usize,
+    dead_letters: DeadLetterQueue,
     shutdown: Shutdown,
 }
 
@@ -265,7 +272,8 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
             let partition = message.partition();
             let offset = message.offset();
             let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
-            let decoded = messages::decode::<T>(message.payload(), self.max_message_bytes);
+            let decoded = messages::decode::<T>(message.payload(), self.max_message_bytes)
+                .map_err(|error| RejectedMessage::new(&message, &error));
             drop(message);
 
             if self.ingest.send(Dispatched { partition, offset }).await.is_err() {
@@ -289,9 +297,19 @@ impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
                     }
                     ActorMessages { actor: ActorName::KafkaIngest, direction: "out", count: 1 }.emit();
                 }
-                Err(error) => {
-                    MessageRejected { topic: &self.topic, partition, offset, error: &error }.emit();
-                    ack.done();
+                Err(rejected) => {
+                    MessageRejected { rejected: &rejected }.emit();
+                    // The copy runs beside the loop; its ack keeps a slot taken until the
+                    // broker has it, which bounds how many copies wait at once.
+                    let dead_letters = self.dead_letters.clone();
+                    let mut shutdown = self.shutdown.clone();
+                    actix::spawn(async move {
+                        // Without a copy the offset stays uncommitted and the message is
+                        // consumed again after a restart.
+                        if dead_letters.send(&rejected, &mut shutdown).await.is_ok() {
+                            ack.done();
+                        }
+                    });
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! KafkaIngest (consume, hand on, commit after the effect) and ResultSink (produce with
 //! delivery reports).
 
+mod dead_letter;
 mod ingest;
 mod offsets;
 mod sink;
@@ -16,11 +17,19 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 
+pub use dead_letter::{dead_letter_topic, RejectedMessage};
 pub use ingest::{Delivery, Drain, KafkaIngest};
 pub use sink::{Publish, PublishError, ResultSink};
 pub use stats::StatsContext;
 
 use crate::config::KafkaSettings;
+
+/// The topics both roles create at start: the two topics and their dead-letter topics.
+pub fn role_topics(settings: &KafkaSettings) -> Vec<String> {
+    let topics = [settings.topic_url.clone(), settings.topic_res.clone()];
+    let dead_letters = topics.iter().map(|topic| dead_letter_topic(topic)).collect::<Vec<_>>();
+    topics.into_iter().chain(dead_letters).collect()
+}
 
 /// Build the client configuration shared by every consumer and producer.
 pub fn client_config(settings: &KafkaSettings) -> ClientConfig {

@@ -3,6 +3,7 @@
 //! on Kafka.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -84,7 +85,8 @@ pub struct FetchWorker {
 /// What the fetches of one worker share.
 struct WorkerState {
     client: awc::Client,
-    extractor: Extractor,
+    /// Shared with the blocking threads that parse bodies.
+    extractor: Arc<Extractor>,
     robots: RobotsCache,
     politeness: Politeness,
     settings: FetchSettings,
@@ -104,7 +106,7 @@ impl FetchWorker {
             .finish();
         let state = WorkerState {
             client,
-            extractor: Extractor::with_policy(settings.url_policy.clone(), &settings.robots_token),
+            extractor: Arc::new(Extractor::with_policy(settings.url_policy.clone(), &settings.robots_token)),
             robots: RobotsCache::new(
                 &settings.robots_token,
                 settings.robots_cache,
@@ -136,6 +138,8 @@ impl Handler<Delivery<CrawlRequest>> for FetchWorker {
             let result = state.crawl(&request).await;
             ActorWorkDone { actor: ActorName::FetchWorker, elapsed: started.elapsed() }.emit();
 
+            let mut result = result;
+            drop_long_urls(&mut result, state.settings.url_policy.max_url_bytes);
             let payload = encode_within_limit(&result, state.settings.max_message_bytes);
             match sink.send(Publish { topic, key, payload }).await {
                 Ok(Ok(())) => {
@@ -213,13 +217,17 @@ impl WorkerState {
         let _turn = self.politeness.acquire(&host, robots.and_then(RobotsPolicy::crawl_delay)).await;
         let _in_flight = FetchStarted::emit();
         let started = Instant::now();
-        let fetched = tokio::time::timeout(self.settings.total_timeout, self.fetch_response(url, request.kind)).await;
-        let fetched = fetched.unwrap_or_else(|_| {
-            Err(FetchFailure {
+        // The time limit covers the network only: parsing runs on other threads and takes
+        // as long as the body, which MAX_BODY_BYTES bounds, needs.
+        let downloaded = tokio::time::timeout(self.settings.total_timeout, self.download(url, request.kind)).await;
+        let fetched = match downloaded {
+            Ok(Ok((page, body))) => self.read_body(url, request.kind, page, body).await,
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(FetchFailure {
                 error_kind: FetchErrorKind::Timeout,
                 message: format!("no complete response within {:?}", self.settings.total_timeout),
-            })
-        });
+            }),
+        };
 
         match fetched {
             Ok(response) => {
@@ -253,13 +261,23 @@ impl WorkerState {
         }
     }
 
-    async fn fetch_response(&self, page_url: &Url, kind: UrlKind) -> Result<PageResponse, FetchFailure> {
+    /// Send the request and read the response head and body, up to the body limit.
+    async fn download(
+        &self,
+        page_url: &Url,
+        kind: UrlKind,
+    ) -> Result<(PageResponse, actix_web::web::Bytes), FetchFailure> {
         let mut response = send_get(&self.client, page_url.as_str()).await.map_err(send_failure)?;
         let status = response.status().as_u16();
         let headers = keep_headers(response.headers());
         let header_value = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
         let content_type = header_value("content-type");
-        let location = header_value("location");
+        // The kept copy of a header is cut at MAX_HEADER_VALUE_BYTES, so a long Location
+        // would turn into another URL; the whole value is read instead.
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
 
         let limit = match kind {
             UrlKind::Page => self.settings.max_body_bytes,
@@ -288,21 +306,41 @@ impl WorkerState {
         page.facts.noindex = header_directives.noindex;
         page.facts.nofollow = header_directives.nofollow;
         page.headers = headers;
+        Ok((page, body))
+    }
 
-        if !(200..300).contains(&status) {
+    /// Parse a 2xx body as a sitemap or an HTML page, as the URL's kind and type say.
+    async fn read_body(
+        &self,
+        page_url: &Url,
+        kind: UrlKind,
+        mut page: PageResponse,
+        body: actix_web::web::Bytes,
+    ) -> Result<PageResponse, FetchFailure> {
+        if !(200..300).contains(&page.status) {
             return Ok(page);
         }
+        let content_type = page.content_type.clone();
         match kind {
-            UrlKind::Sitemap => page.sitemap = Some(read_sitemap(&body)),
-            UrlKind::Page if is_html(content_type.as_deref(), &body) => self.read_html(page_url, &body, &mut page),
+            UrlKind::Sitemap => {
+                let sitemap = parse_off_thread(move || read_sitemap(&body)).await?;
+                page.sitemap = Some(sitemap);
+            }
+            UrlKind::Page if is_html(content_type.as_deref(), &body) => {
+                let (extractor, url, content_type) = (self.extractor.clone(), page_url.clone(), content_type.clone());
+                let extracted = parse_off_thread(move || {
+                    let (html, _encoding) = charset::decode_html(&body, content_type.as_deref());
+                    extractor.extract(&url, &html)
+                })
+                .await?;
+                self.read_html(extracted, &mut page);
+            }
             UrlKind::Page => {}
         }
         Ok(page)
     }
 
-    fn read_html(&self, page_url: &Url, body: &[u8], page: &mut PageResponse) {
-        let (html, _encoding) = charset::decode_html(body, page.content_type.as_deref());
-        let extracted = self.extractor.extract(page_url, &html);
+    fn read_html(&self, extracted: crate::extract::Extracted, page: &mut PageResponse) {
         let (noindex, nofollow) = (page.facts.noindex, page.facts.nofollow);
         page.facts = extracted.facts;
         page.facts.noindex |= noindex;
@@ -328,6 +366,36 @@ pub(super) async fn send_get(
     match client.get(url).send().await {
         Err(SendRequestError::Connect(ConnectError::Disconnected)) => client.get(url).send().await,
         other => other,
+    }
+}
+
+/// Run a parse on tokio's blocking threads, because a large body takes seconds of CPU
+/// and the worker's thread must keep serving the other fetches and their timeouts.
+async fn parse_off_thread<T: Send + 'static>(parse: impl FnOnce() -> T + Send + 'static) -> Result<T, FetchFailure> {
+    tokio::task::spawn_blocking(parse).await.map_err(|error| {
+        log::error!("parsing a response body failed: {error}");
+        FetchFailure {
+            error_kind: FetchErrorKind::InvalidResponse,
+            message: format!("parsing the body failed: {error}"),
+        }
+    })
+}
+
+/// Remove the URLs longer than `max_bytes` that a result names outside its links, which the
+/// extractor already cuts: redirect, canonical, meta refresh and hreflang targets, and
+/// sitemap entries. The admin's unique index on `urls.url` cannot hold a URL of 100 KB, so
+/// one such URL would make the database reject the whole result.
+fn drop_long_urls(result: &mut CrawlResult, max_bytes: usize) {
+    let fits = |url: &String| url.len() <= max_bytes;
+    result.robots_sitemaps.retain(fits);
+    let FetchOutcome::Response(response) = &mut result.outcome else { return };
+    response.redirect_to = response.redirect_to.take().filter(fits);
+    response.facts.canonical = response.facts.canonical.take().filter(fits);
+    response.facts.meta_refresh = response.facts.meta_refresh.take().filter(fits);
+    response.facts.hreflang.retain(|alternate| fits(&alternate.url));
+    if let Some(sitemap) = &mut response.sitemap {
+        sitemap.pages.retain(fits);
+        sitemap.sitemaps.retain(fits);
     }
 }
 

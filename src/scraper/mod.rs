@@ -14,7 +14,8 @@ use anyhow::Context as _;
 use crate::config::ScraperSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlRequest;
-use crate::shutdown::{self, Shutdown, TerminationSignals};
+use crate::readiness::Readiness;
+use crate::shutdown::{self, Shutdown, Stop, TerminationSignals};
 use fetch::{FetchSettings, FetchWorker};
 use resolve::CrawlResolver;
 
@@ -26,12 +27,16 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
     crate::metrics::init();
     let (trigger, shutdown) = shutdown::channel();
 
-    let metrics_server = metrics_server(&settings)?;
+    let readiness =
+        Readiness::new(&[("startup", "waiting for the Kafka broker and the topics"), ("broker", "not checked yet")]);
+    readiness.spawn_monitor(&settings.kafka, None)?;
+    let metrics_server = metrics_server(&settings, readiness.clone())?;
     let metrics_handle = metrics_server.handle();
     actix::spawn(metrics_server);
 
-    let topics = [settings.kafka.topic_url.as_str(), settings.kafka.topic_res.as_str()];
-    crate::metrics::init_kafka(&topics, "scraper");
+    let topics = kafka::role_topics(&settings.kafka);
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    crate::metrics::init_kafka(&[&settings.kafka.topic_url, &settings.kafka.topic_res], "scraper");
     tokio::select! {
         created = kafka::ensure_topics(&settings.kafka, &topics) => created?,
         signal = signals.recv() => {
@@ -40,25 +45,47 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
         }
     }
 
-    let supervisor = Supervisor::start(&settings, shutdown)?;
+    let supervisor = Supervisor::start_children(&settings, shutdown)?.start();
+    readiness.set("startup", Ok(()));
     let signal = signals.recv().await;
     log::info!("{signal} received; draining fetches in flight");
+    readiness.set("startup", Err(format!("{signal} received; stopping")));
     trigger.trigger();
-    supervisor.drain().await;
+    if let Err(error) = supervisor.send(Stop).await {
+        log::warn!("the Supervisor stopped before draining: {error}");
+    }
     metrics_handle.stop(true).await;
     log::info!("scraper stopped");
     Ok(())
 }
 
-/// Starts the scraper's actors and stops them in order.
+/// Owns the scraper's actors and FetchWorker threads: starts them, and drains them on
+/// [`Stop`].
 struct Supervisor {
     ingest: Addr<KafkaIngest<CrawlRequest>>,
-    sink: Addr<ResultSink>,
     _arbiters: Vec<Arbiter>,
 }
 
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Stop> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    /// Let KafkaIngest finish the fetches in flight; their results go out through the sink.
+    fn handle(&mut self, _msg: Stop, _ctx: &mut Self::Context) -> Self::Result {
+        let ingest = self.ingest.clone();
+        Box::pin(async move {
+            if let Err(e) = ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+                log::warn!("KafkaIngest stopped before draining: {e}");
+            }
+        })
+    }
+}
+
 impl Supervisor {
-    fn start(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
+    fn start_children(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let sink = ResultSink::new(&settings.kafka, "scraper", shutdown.clone())?.start();
         let fetch_settings = FetchSettings::from_settings(settings);
         let resolver = CrawlResolver::new(&settings.politeness.resolve, settings.politeness.allow_private_addresses)?;
@@ -93,24 +120,23 @@ impl Supervisor {
             shutdown,
         )?
         .start();
-        Ok(Self { ingest, sink, _arbiters: arbiters })
-    }
-
-    async fn drain(self) {
-        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
-            log::warn!("KafkaIngest stopped before draining: {e}");
-        }
-        drop(self.sink);
+        Ok(Self { ingest, _arbiters: arbiters })
     }
 }
 
-fn metrics_server(settings: &ScraperSettings) -> anyhow::Result<actix_web::dev::Server> {
+fn metrics_server(settings: &ScraperSettings, readiness: Readiness) -> anyhow::Result<actix_web::dev::Server> {
     let prometheus = crate::metrics::http_middleware("open_ahrefs_scraper")?;
+    let readiness = web::Data::new(readiness);
     let server = HttpServer::new(move || {
-        App::new().wrap(prometheus.clone()).route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+        App::new()
+            .wrap(prometheus.clone())
+            .app_data(readiness.clone())
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+            .route("/readyz", web::get().to(crate::readiness::readyz))
     })
     .workers(1)
     .disable_signals()
+    .shutdown_timeout(5)
     .bind(settings.metrics_listen)
     .with_context(|| format!("binding SCRAPER_METRICS_LISTEN={}", settings.metrics_listen))?
     .run();

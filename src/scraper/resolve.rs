@@ -19,7 +19,8 @@ pub struct AddressRefused {
 /// Resolves hosts for the FetchWorker's HTTP client.
 ///
 /// Checking here, on the addresses the connection will use, means a DNS answer that
-/// changes between two lookups cannot slip a private address past the check.
+/// changes between two lookups cannot slip a private address past the check. The fixed
+/// overrides of RESOLVE are exempt from the check, because the operator chose them.
 #[derive(Clone)]
 pub struct CrawlResolver {
     overrides: HashMap<(String, u16), Vec<SocketAddr>>,
@@ -56,10 +57,10 @@ impl Resolve for CrawlResolver {
         port: u16,
     ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn StdError>>> {
         Box::pin(async move {
-            let addresses: Vec<SocketAddr> = match self.overrides.get(&(host.to_ascii_lowercase(), port)) {
-                Some(fixed) => fixed.clone(),
-                None => tokio::net::lookup_host((host, port)).await?.collect(),
-            };
+            if let Some(fixed) = self.overrides.get(&(host.to_ascii_lowercase(), port)) {
+                return Ok(fixed.clone());
+            }
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
             if self.allow_private {
                 return Ok(addresses);
             }
@@ -80,7 +81,9 @@ impl Resolve for CrawlResolver {
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        // to_ipv4 covers the IPv4-mapped (::ffff:a.b.c.d) and the deprecated IPv4-compatible
+        // (::a.b.c.d) forms, which some stacks still route to the IPv4 address.
+        IpAddr::V6(v6) => match v6.to_ipv4() {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
@@ -140,6 +143,17 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "2001:db8::1",
+            "::127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+            "fec0::1",
+            "0.1.2.3",
+            "100.127.255.255",
+            "192.0.0.8",
+            "198.18.0.1",
+            "203.0.113.5",
+            "240.0.0.1",
+            "169.254.0.1",
         ] {
             assert!(!is_public(address.parse().unwrap()), "{address} must be refused");
         }
@@ -156,6 +170,15 @@ mod tests {
     async fn loopback_is_refused_by_default() {
         let resolver = CrawlResolver::new(&[], false).unwrap();
         let error = resolver.lookup("127.0.0.1", 80).await.unwrap_err();
+        assert!(error.downcast_ref::<AddressRefused>().is_some(), "{error}");
+    }
+
+    #[actix_rt::test]
+    async fn override_is_exempt_from_policy() {
+        let resolver = CrawlResolver::new(&["allowed.test:8080:127.0.0.1".into()], false).unwrap();
+        let addresses = resolver.lookup("allowed.test", 8080).await.unwrap();
+        assert_eq!(addresses, ["127.0.0.1:8080".parse().unwrap()]);
+        let error = resolver.lookup("127.0.0.1", 8080).await.unwrap_err();
         assert!(error.downcast_ref::<AddressRefused>().is_some(), "{error}");
     }
 

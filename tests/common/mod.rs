@@ -240,7 +240,11 @@ pub struct Cluster {
     pub topic_res: String,
     pub scraper_metrics: Vec<String>,
     admin: Option<Child>,
+    admin_port: u16,
     scrapers: Vec<Option<Child>>,
+    scraper_ports: Vec<u16>,
+    /// Processes started so far, which numbers their log files.
+    starts: u32,
     env: Vec<(String, String)>,
     log_dir: PathBuf,
 }
@@ -248,7 +252,10 @@ pub struct Cluster {
 impl Cluster {
     pub fn start(name: &str, scrapers: usize, extra_env: &[(&str, &str)]) -> Self {
         let name = unique(name);
-        let database_url = fresh_database(&name);
+        let database_url = match extra_env.iter().find(|(k, _)| *k == "DATABASE_URL") {
+            Some((_, url)) => url.to_string(),
+            None => fresh_database(&name),
+        };
         let log_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("logs").join(&name);
         std::fs::create_dir_all(&log_dir).unwrap();
 
@@ -275,24 +282,91 @@ impl Cluster {
             topic_res: format!("{name}_res"),
             scraper_metrics: Vec::new(),
             admin: None,
+            admin_port,
             scrapers: Vec::new(),
+            scraper_ports: Vec::new(),
+            starts: 0,
             env,
             log_dir,
         };
-        cluster.admin = Some(cluster.spawn("admin", &[("ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))]));
-        cluster.wait_healthy(&format!("{}/healthz", cluster.api));
+        cluster.start_admin();
         for i in 0..scrapers {
             let port = free_port();
-            let child =
-                cluster.spawn(&format!("scraper-{i}"), &[("SCRAPER_METRICS_LISTEN", format!("127.0.0.1:{port}"))]);
-            cluster.scrapers.push(Some(child));
+            cluster.scraper_ports.push(port);
             cluster.scraper_metrics.push(format!("http://127.0.0.1:{port}/metrics"));
+            cluster.scrapers.push(None);
+            cluster.restart_scraper(i);
         }
         cluster
     }
 
-    fn spawn(&self, role: &str, extra: &[(&str, String)]) -> Child {
-        let log = std::fs::File::create(self.log_dir.join(format!("{role}.log"))).unwrap();
+    fn start_admin(&mut self) {
+        let listen = format!("127.0.0.1:{}", self.admin_port);
+        self.admin = Some(self.spawn("admin", &[("ADMIN_LISTEN", listen)]));
+        self.wait_healthy(&format!("{}/healthz", self.api));
+    }
+
+    /// Kill the admin with SIGKILL, as a crash would.
+    pub fn kill_admin(&mut self) {
+        if let Some(mut child) = self.admin.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Start the admin again on the same address, killing it first if it runs.
+    pub fn restart_admin(&mut self) {
+        self.kill_admin();
+        self.start_admin();
+    }
+
+    /// Start scraper `index` again, killing it first if it runs; it keeps its metrics port.
+    pub fn restart_scraper(&mut self, index: usize) {
+        self.kill_scraper(index);
+        let listen = format!("127.0.0.1:{}", self.scraper_ports[index]);
+        let child = self.spawn(&format!("scraper-{index}"), &[("SCRAPER_METRICS_LISTEN", listen)]);
+        self.scrapers[index] = Some(child);
+    }
+
+    /// Send SIGTERM to the admin and return its exit status and how long it took to exit,
+    /// or `None` when it had not exited after `limit` (it is then killed).
+    pub fn terminate_admin(&mut self, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+        let mut child = self.admin.take()?;
+        terminate_within(&mut child, limit)
+    }
+
+    /// Send SIGTERM to scraper `index`, as [`Cluster::terminate_admin`] does to the admin.
+    pub fn terminate_scraper(&mut self, index: usize, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+        let mut child = self.scrapers[index].take()?;
+        terminate_within(&mut child, limit)
+    }
+
+    pub fn admin_pid(&self) -> Option<u32> {
+        self.admin.as_ref().map(Child::id)
+    }
+
+    pub fn scraper_pid(&self, index: usize) -> Option<u32> {
+        self.scrapers[index].as_ref().map(Child::id)
+    }
+
+    /// The `/readyz` URL of scraper `index`.
+    pub fn scraper_readyz(&self, index: usize) -> String {
+        format!("http://127.0.0.1:{}/readyz", self.scraper_ports[index])
+    }
+
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    fn spawn(&mut self, role: &str, extra: &[(&str, String)]) -> Child {
+        // A restarted process gets a log of its own, so that the first run's log stays.
+        self.starts += 1;
+        let file = if self.log_dir.join(format!("{role}.log")).exists() {
+            format!("{role}.{}.log", self.starts)
+        } else {
+            format!("{role}.log")
+        };
+        let log = std::fs::File::create(self.log_dir.join(file)).unwrap();
         let subcommand = if role == "admin" { "admin" } else { "scraper" };
         Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
             .arg(subcommand)
@@ -396,6 +470,29 @@ impl Cluster {
         assert_eq!(duplicate_links, 0, "duplicate link rows");
     }
 
+    /// Poll a site until it is done, like [`Cluster::wait_done`], but treat a refused
+    /// connection or an error status as "not yet", because the admin or its database may
+    /// be down for a while on purpose.
+    pub fn wait_done_through_faults(&self, id: i64, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        let url = format!("{}/api/v1/sites/{id}", self.api);
+        let mut last = Value::Null;
+        loop {
+            if let Ok(response) = ureq::get(&url).timeout(Duration::from_secs(5)).call() {
+                last = response.into_json().unwrap_or(Value::Null);
+                if last["state"] == "done" {
+                    return last;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "site {id} not done after {timeout:?}: {last}; logs in {}",
+                self.log_dir.display()
+            );
+            thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Stop every process with SIGTERM, as an orchestrator would, and wait for it.
     pub fn stop(&mut self) {
         let children = self.scrapers.iter_mut().chain(std::iter::once(&mut self.admin));
@@ -415,17 +512,40 @@ impl Drop for Cluster {
 
 /// SIGTERM a child and wait for it, killing it after 30 s.
 pub fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
+    terminate_within(child, Duration::from_secs(30)).map(|(status, _)| status)
+}
+
+/// SIGTERM a child and wait up to `limit` for it to exit; returns its status and the time
+/// it took, or `None` after killing it at the limit.
+pub fn terminate_within(child: &mut Child, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+    let started = Instant::now();
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
+    while started.elapsed() < limit {
         if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
+            return Some((status, started.elapsed()));
         }
         thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
     let _ = child.wait();
     None
+}
+
+/// A field of `/proc/<pid>/status` in KiB, such as `VmHWM` (peak resident memory) or
+/// `VmRSS` (resident memory now); `None` once the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with(&format!("{field}:")))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The status and JSON body of a GET, with `None` when the connection failed.
+pub fn get_json(url: &str) -> Option<(u16, Value)> {
+    match ureq::get(url).timeout(Duration::from_secs(5)).call() {
+        Ok(response) => Some((response.status(), response.into_json().unwrap_or(Value::Null))),
+        Err(ureq::Error::Status(status, response)) => Some((status, response.into_json().unwrap_or(Value::Null))),
+        Err(_) => None,
+    }
 }
 
 /// The independent count of `tests/independent_count.py` for a folder served at `seed`.

@@ -1,0 +1,29 @@
+//! Answers to requests the API cannot take: a body that is too large, of the wrong type
+//! or not valid JSON, and a path with no route. Each is a 4xx with `{"error": "..."}`.
+
+use actix_web::error::JsonPayloadError;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::api::MAX_BODY_BYTES;
+
+/// The response to a JSON body that could not be read: 413 when it is too large, 415
+/// when it is not `application/json`, 422 when it does not parse or misses a field.
+pub fn json_error_response(error: &JsonPayloadError) -> HttpResponse {
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            HttpResponse::PayloadTooLarge()
+                .json(json!({ "error": format!("the request body is larger than {MAX_BODY_BYTES} bytes") }))
+        }
+        JsonPayloadError::ContentType => HttpResponse::UnsupportedMediaType()
+            .json(json!({ "error": "the request body must be JSON, sent with Content-Type: application/json" })),
+        other => HttpResponse::UnprocessableEntity().json(json!({ "error": format!("invalid JSON body: {other}") })),
+    }
+}
+
+/// The answer to a path or method that no route serves.
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": format!("no route for {} {}; /docs lists the API", req.method(), req.path())
+    }))
+}

@@ -1,0 +1,331 @@
+//! The fault matrix: while a crawl of the Rust book runs, one part of the system fails and
+//! comes back. Every crawl must complete without a manual step, with the counts of an
+//! independent count of the book and no duplicate row, and the processes' `/readyz` must
+//! report the outage while it lasts.
+//!
+//! The tests take a lock that runs them one at a time, because one of them stops the
+//! PostgreSQL server that every test of this file uses.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{free_port, get_json, independent_count, rust_book_dir, Cluster, FixtureServer};
+use serde_json::Value;
+
+/// Serializes the tests of this file.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The time the fixture server waits before each answer, so that the crawl of the book's
+/// 137 URLs lasts long enough (about 15 s) to fail something in the middle of it.
+const REQUEST_DELAY: Duration = Duration::from_millis(100);
+
+/// The most time a stopped process may take to exit after SIGTERM: the 20 s the roles wait
+/// for work in flight, the 5 s the HTTP servers wait for open requests, and a margin.
+const SIGTERM_EXIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// The most time a crawl may take to complete after its fault.
+const CRAWL_LIMIT: Duration = Duration::from_secs(300);
+
+/// A crawl of the Rust book on a cluster, with the independent count to compare it with.
+struct BookCrawl {
+    server: FixtureServer,
+    expected: Value,
+    cluster: Cluster,
+    site: i64,
+}
+
+impl BookCrawl {
+    /// Start a cluster with two scrapers, add the book, and wait until `fetched` URLs are done.
+    fn start(name: &str, extra_env: &[(&str, &str)], fetched: i64) -> Self {
+        let book = rust_book_dir();
+        let server = FixtureServer::start(Some(book.clone()), HashMap::new(), REQUEST_DELAY);
+        let seed = server.url("/index.html");
+        let expected = independent_count(&book, &seed);
+
+        // A short lease brings back the URLs of a dead process soon; few URLs in flight keep
+        // the leases of the live ones from running out while they wait for their turn.
+        let mut env =
+            vec![("LEASE_SECONDS", "5"), ("SCRAPER_CONCURRENCY", "8"), ("FRONTIER_MAX_IN_FLIGHT_PER_SITE", "20")];
+        env.extend_from_slice(extra_env);
+        let cluster = Cluster::start(name, 2, &env);
+        let site = cluster.add_site(&seed);
+        let crawl = Self { server, expected, cluster, site };
+        crawl.wait_fetched(fetched);
+        crawl
+    }
+
+    fn fetched(&self) -> i64 {
+        match get_json(&format!("{}/api/v1/sites/{}", self.cluster.api, self.site)) {
+            Some((200, site)) => site["urls_fetched"].as_i64().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Wait until at least `count` URLs of the book are fetched.
+    fn wait_fetched(&self, count: i64) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.fetched() < count {
+            assert!(
+                Instant::now() < deadline,
+                "the crawl did not reach {count} URLs; logs in {:?}",
+                self.cluster.log_dir()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Wait for the crawl to complete and compare it with the independent count.
+    fn assert_complete(&self) {
+        let site = self.cluster.wait_done_through_faults(self.site, CRAWL_LIMIT);
+        assert_eq!(site["urls_fetched"], self.expected["urls_fetched"], "{site}");
+        assert_eq!(site["responses"], self.expected["responses"], "{site}");
+        assert_eq!(site["links"], self.expected["links"], "{site}");
+        assert!(self.server.request_count() > 0);
+        self.cluster.assert_no_duplicates();
+    }
+}
+
+/// Poll a `/readyz` URL until its status is `status` and, for 503, a reason contains
+/// `reason`; returns the body seen.
+fn wait_readiness(url: &str, status: u16, reason: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    let mut last = None;
+    loop {
+        let seen = get_json(url);
+        if let Some((code, body)) = &seen {
+            let reasons = body["reasons"].to_string();
+            if *code == status && (status == 200 || reasons.contains(reason)) {
+                return body.clone();
+            }
+        }
+        last = seen.or(last);
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not return {status} ({reason}) within {timeout:?}; last: {last:?}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn admin_readyz(cluster: &Cluster) -> String {
+    format!("{}/readyz", cluster.api)
+}
+
+#[test]
+fn admin_killed_and_restarted() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut crawl = BookCrawl::start("fault_admin", &[], 20);
+
+    crawl.cluster.kill_admin();
+    thread::sleep(Duration::from_secs(2));
+    crawl.cluster.restart_admin();
+    wait_readiness(&admin_readyz(&crawl.cluster), 200, "", Duration::from_secs(60));
+
+    crawl.assert_complete();
+}
+
+#[test]
+fn each_scraper_killed_and_replaced() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut crawl = BookCrawl::start("fault_scrapers", &[], 20);
+
+    for index in 0..2 {
+        let before = crawl.fetched();
+        crawl.cluster.kill_scraper(index);
+        crawl.cluster.restart_scraper(index);
+        wait_readiness(&crawl.cluster.scraper_readyz(index), 200, "", Duration::from_secs(60));
+        // The crawl moves on before the next scraper is killed, unless it is already done.
+        if index == 0 && before < crawl.expected["urls_fetched"].as_i64().unwrap() {
+            crawl.wait_fetched(before + 10);
+        }
+    }
+
+    crawl.assert_complete();
+}
+
+#[test]
+fn sigterm_drains_and_exits_in_time() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut crawl = BookCrawl::start("fault_sigterm", &[], 20);
+
+    let (status, took) =
+        crawl.cluster.terminate_scraper(0, SIGTERM_EXIT_LIMIT).expect("scraper 0 did not exit in time");
+    println!("scraper 0 exited with {status} {took:?} after SIGTERM");
+    assert!(status.success(), "scraper 0 exited with {status}");
+    let (status, took) = crawl.cluster.terminate_admin(SIGTERM_EXIT_LIMIT).expect("the admin did not exit in time");
+    println!("admin exited with {status} {took:?} after SIGTERM");
+    assert!(status.success(), "the admin exited with {status}");
+
+    crawl.cluster.restart_admin();
+    crawl.cluster.restart_scraper(0);
+    crawl.assert_complete();
+
+    let (status, took) =
+        crawl.cluster.terminate_scraper(1, SIGTERM_EXIT_LIMIT).expect("scraper 1 did not exit in time");
+    println!("idle scraper 1 exited with {status} {took:?} after SIGTERM");
+    assert!(status.success(), "scraper 1 exited with {status}");
+}
+
+/// The test PostgreSQL server that `scripts/test.sh` started: its data folder and binaries.
+struct TestPostgres {
+    data: PathBuf,
+    bin: PathBuf,
+}
+
+impl TestPostgres {
+    /// The server of `$OPEN_AHREFS_STATE_DIR/run`, or `None` when the tests use a server of
+    /// their own (DATABASE_URL set before `scripts/test.sh`), which they must not stop.
+    fn find() -> Option<Self> {
+        let run = PathBuf::from(std::env::var("OPEN_AHREFS_STATE_DIR").ok()?).join("run");
+        let read = |name: &str| std::fs::read_to_string(run.join(name)).ok().map(|s| PathBuf::from(s.trim()));
+        Some(Self { data: read("pg.data")?, bin: read("pg.bin")? })
+    }
+
+    /// Run pg_ctl, as the postgres user when the tests run as root, because PostgreSQL
+    /// refuses to run as root.
+    fn pg_ctl(&self, args: &[&str]) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut command = if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&pg_ctl);
+            command
+        } else {
+            Command::new(&pg_ctl)
+        };
+        let output = command.arg("-D").arg(&self.data).args(args).output().unwrap();
+        assert!(output.status.success(), "pg_ctl {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// The server's command-line options, from `postmaster.opts`, without the binary and
+    /// the data folder, so that a start after a stop listens where it did.
+    fn options(&self) -> String {
+        let opts = std::fs::read_to_string(self.data.join("postmaster.opts")).unwrap();
+        let words: Vec<&str> = opts.trim().split('"').map(str::trim).filter(|w| !w.is_empty()).collect();
+        let mut kept = Vec::new();
+        let mut index = 1; // words[0] is the postgres binary
+        while index < words.len() {
+            if words[index] == "-D" {
+                index += 2;
+                continue;
+            }
+            kept.push(format!("'{}'", words[index]));
+            index += 1;
+        }
+        kept.join(" ")
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+#[test]
+fn postgres_stopped_and_started() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(postgres) = TestPostgres::find() else {
+        println!(
+            "skipped: the tests use a PostgreSQL server of their own (DATABASE_URL), which this test must not stop"
+        );
+        return;
+    };
+    let crawl = BookCrawl::start("fault_postgres", &[], 20);
+    let options = postgres.options();
+    let log = postgres.data.join("server.log");
+
+    postgres.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    let down = wait_readiness(&admin_readyz(&crawl.cluster), 503, "database", Duration::from_secs(30));
+    println!("admin /readyz while PostgreSQL is down: {down}");
+    thread::sleep(Duration::from_secs(5));
+    postgres.pg_ctl(&["-w", "-t", "60", "-l", log.to_str().unwrap(), "-o", &options, "start"]);
+    wait_readiness(&admin_readyz(&crawl.cluster), 200, "", Duration::from_secs(60));
+
+    crawl.assert_complete();
+}
+
+/// A tansu broker whose topics, offsets and groups live in an SQLite file, so that they
+/// survive a restart of the broker.
+struct DurableBroker {
+    binary: PathBuf,
+    folder: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl DurableBroker {
+    /// Start tansu from OPEN_AHREFS_TANSU_BIN, which `scripts/test.sh` sets to a build with
+    /// SQLite storage; `None` without one.
+    fn start() -> Option<Self> {
+        let binary = PathBuf::from(std::env::var("OPEN_AHREFS_TANSU_BIN").ok()?);
+        let folder = Path::new(env!("CARGO_TARGET_TMPDIR")).join(common::unique("tansu"));
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut broker = Self { binary, folder, port: free_port(), child: None };
+        broker.run();
+        Some(broker)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn run(&mut self) {
+        let listener = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.folder.join("tansu.log")).unwrap();
+        let child = Command::new(&self.binary)
+            .args(["broker", "--storage-engine", "sqlite://tansu.db"])
+            .args(["--listener-url", &listener, "--advertised-listener-url", &listener])
+            .current_dir(&self.folder)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(self.address()).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {}", self.address());
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            common::terminate(&mut child);
+        }
+    }
+}
+
+impl Drop for DurableBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn broker_stopped_and_started() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    // NOTE: the in-memory development broker loses every message when it stops, so this
+    // case needs tansu built with SQLite storage (scripts/test.sh installs it).
+    let Some(mut broker) = DurableBroker::start() else {
+        println!("skipped: OPEN_AHREFS_TANSU_BIN is not set; scripts/test.sh sets it to a tansu with SQLite storage");
+        return;
+    };
+    let address = broker.address();
+    let crawl = BookCrawl::start("fault_broker", &[("KAFKA_BROKERS", &address)], 20);
+
+    broker.stop();
+    let down = wait_readiness(&admin_readyz(&crawl.cluster), 503, "broker", Duration::from_secs(30));
+    println!("admin /readyz while the broker is down: {down}");
+    let down = wait_readiness(&crawl.cluster.scraper_readyz(0), 503, "broker", Duration::from_secs(30));
+    println!("scraper /readyz while the broker is down: {down}");
+    thread::sleep(Duration::from_secs(5));
+    broker.run();
+    wait_readiness(&admin_readyz(&crawl.cluster), 200, "", Duration::from_secs(60));
+    wait_readiness(&crawl.cluster.scraper_readyz(0), 200, "", Duration::from_secs(60));
+
+    crawl.assert_complete();
+}
