@@ -169,6 +169,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
         log::warn!("ADMIN_TOKEN is not set: anyone who reaches {} can add sites", settings.listen);
     }
     let readiness = web::Data::new(readiness);
+    let console = crate::console::Console::new(settings);
 
     let server = HttpServer::new(move || {
         App::new()
@@ -181,6 +182,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
             .app_data(readiness.clone())
             .app_data(thresholds.clone())
             .configure(api::configure)
+            .configure(|cfg| console.configure(cfg))
             .configure(openapi::configure)
             .route("/readyz", web::get().to(crate::readiness::readyz))
             .default_service(web::to(request_errors::no_route))
