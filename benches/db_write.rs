@@ -25,8 +25,9 @@ const DATABASE: &str = "open_ahrefs_links_bench";
 const SITE_HOST: &str = "127.0.0.1:18100";
 /// URLs that the synthetic links point from and to.
 const URL_COUNT: i64 = 2_000;
-/// A bind parameter count stays under PostgreSQL's limit of 65,535 per statement.
-const MULTI_ROW_CHUNK: usize = 7_000;
+/// Rows per multi-row INSERT: ten bind parameters a row stay under the limit of 65,535
+/// parameters per statement of PostgreSQL's protocol.
+const MULTI_ROW_CHUNK: usize = 6_500;
 
 const UPSERT_TAIL: &str = "ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
     href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use open_ahrefs::extract::Extractor;
-use open_ahrefs::messages::{CrawlResult, FetchOutcome, PageResponse, SCHEMA_VERSION};
+use open_ahrefs::messages::{self, CrawlResult, FetchOutcome, PageResponse, SCHEMA_VERSION};
 
 mod support;
 
@@ -90,6 +90,32 @@ fn extraction(c: &mut Criterion) {
         b.iter(|| {
             for message in &encoded {
                 black_box(serde_json::from_slice::<CrawlResult>(message).expect("a result decodes"));
+            }
+        })
+    });
+    // What KafkaIngest runs on every message: a pass for schema_version, then the result.
+    group.bench_function("decode_message", |b| {
+        b.iter(|| {
+            for message in &encoded {
+                black_box(
+                    messages::decode::<CrawlResult>(Some(message), usize::MAX).expect("a message decodes"),
+                );
+            }
+        })
+    });
+    // The same page data without the internally tagged FetchOutcome around it, which
+    // serde must buffer before it knows the variant.
+    let responses: Vec<Vec<u8>> = results
+        .iter()
+        .map(|result| match &result.outcome {
+            FetchOutcome::Response(response) => serde_json::to_vec(response).expect("a response serializes"),
+            FetchOutcome::Failed(_) => unreachable!("the corpus results are responses"),
+        })
+        .collect();
+    group.bench_function("decode_page_response_untagged", |b| {
+        b.iter(|| {
+            for message in &responses {
+                black_box(serde_json::from_slice::<PageResponse>(message).expect("a response decodes"));
             }
         })
     });

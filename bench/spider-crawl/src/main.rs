@@ -3,7 +3,8 @@
 //! Usage: `spider-crawl SEED_URL CONCURRENCY TIMEOUT_SECONDS`. The crawl stays on the
 //! seed's host and port, follows every depth, and ignores robots.txt and politeness
 //! delays, as the other crawlers of `scripts/benchmark.sh` do. It only fetches pages and
-//! extracts their links; nothing is stored.
+//! extracts their links; nothing is stored. `SPIDER_MAX_DEPTH` sets a maximum depth, to
+//! compare with spider's default of 25.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,9 @@ async fn main() {
     let seed = &args[1];
     let concurrency: usize = parse_arg(&args[2], "CONCURRENCY");
     let timeout_seconds: u64 = parse_arg(&args[3], "TIMEOUT_SECONDS");
+    let max_depth: usize = std::env::var("SPIDER_MAX_DEPTH")
+        .map(|value| parse_arg(&value, "SPIDER_MAX_DEPTH"))
+        .unwrap_or(0);
 
     let mut website = Website::new(seed);
     website
@@ -28,7 +32,7 @@ async fn main() {
         .with_delay(0)
         // The default maximum depth of 25 stops the crawl long before the deepest pages
         // of the Rust documentation; 0 means no maximum.
-        .with_depth(0)
+        .with_depth(max_depth)
         .with_limit(0)
         .with_budget(None)
         .with_subdomains(false)
