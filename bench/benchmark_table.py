@@ -2,15 +2,22 @@
 
 The input has one JSON object per line: a measured process (crawler, process,
 cpu_seconds, peak_rss_mb) or a crawl summary (crawler, summary, pages, seconds, and
-links for Open Ahrefs or links_extracted for the others). Open Ahrefs ("ours") is the
-reference of the ratio columns and of the page count check.
+links for Open Ahrefs or links_extracted for the others). Open Ahrefs' crawlers are
+named "ours-<broker>", and the first of them is the reference of the ratio columns and
+of the page count check.
 """
 
 import argparse
 import json
 import sys
 
-NAMES = {"ours": "Open Ahrefs", "spider": "spider crate", "scrapy": "Scrapy"}
+NAMES = {"spider": "spider crate", "scrapy": "Scrapy"}
+
+
+def display_name(crawler):
+    if crawler.startswith("ours-"):
+        return f"Open Ahrefs, {crawler.removeprefix('ours-')} broker"
+    return NAMES.get(crawler, crawler)
 
 
 def load(path):
@@ -27,14 +34,15 @@ def load(path):
     return processes, summaries
 
 
-def check(crawler, summary, reference_pages, tolerance):
+def check(crawler, summary, reference, reference_pages, tolerance):
     """Return why a crawl's speed does not count, or "ok"."""
     if summary.get("exit_status", 0) != 0:
         return f"failed or timed out (exit status {summary['exit_status']})"
-    if crawler == "ours":
+    if crawler.startswith("ours-"):
         api_pages = summary.get("api", {}).get("urls_fetched")
         if api_pages is not None and api_pages != summary["pages"]:
             return f"API reports {api_pages} pages, PostgreSQL {summary['pages']}"
+    if crawler == reference:
         return "ok (reference)"
     if reference_pages is None:
         return "not checked: Open Ahrefs did not run"
@@ -73,7 +81,8 @@ def main():
             "pages_per_second": summary["pages"] / seconds,
             "cpu": sum(row["cpu_seconds"] for row in rows),
         }
-    reference = totals.get("ours")
+    reference_name = next((name for name in summaries if name.startswith("ours-")), None)
+    reference = totals.get(reference_name)
 
     header = [
         "crawler",
@@ -89,11 +98,9 @@ def main():
         "check",
     ]
     table = [header]
-    for crawler in ("ours", "spider", "scrapy"):
-        if crawler not in summaries:
-            continue
+    for crawler in summaries:
         summary, total = summaries[crawler], totals[crawler]
-        if crawler == "ours":
+        if crawler.startswith("ours-"):
             links = f"{summary['links']} stored"
         else:
             links = f"{summary['links_extracted']} extracted"
@@ -101,7 +108,7 @@ def main():
         peak = max((row["peak_rss_mb"] for row in process_rows), default=0.0)
         table.append(
             [
-                NAMES[crawler],
+                display_name(crawler),
                 "all" if len(process_rows) > 1 else process_rows[0]["process"],
                 str(total["pages"]),
                 f"{total['pages_per_second']:.1f}",
@@ -111,7 +118,7 @@ def main():
                 ratio(total["pages_per_second"], reference and reference["pages_per_second"]),
                 ratio(total["cpu"], reference and reference["cpu"]),
                 f"{total['pages'] / total['cpu']:.1f}" if total["cpu"] else "",
-                check(crawler, summary, reference and reference["pages"], args.tolerance),
+                check(crawler, summary, reference_name, reference and reference["pages"], args.tolerance),
             ]
         )
         if len(process_rows) > 1:

@@ -4,8 +4,8 @@ Usage: python scrapy_crawl.py SEED_URL CONCURRENCY TIMEOUT_SECONDS
 
 The spider follows every <a href> on the seed's host and port, at any depth, and ignores
 robots.txt and politeness delays, as the other crawlers of scripts/benchmark.sh do. Like
-Open Ahrefs it does not follow redirects and keeps responses of every status, so a page is
-any response received. It only fetches pages and extracts their links; nothing is stored.
+Open Ahrefs it follows neither HTTP redirects nor meta refreshes and keeps responses of
+every status, so a page is any response received. It only fetches pages and extracts their links; nothing is stored.
 """
 
 import json
@@ -88,6 +88,9 @@ def main() -> None:
             "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
             "DEPTH_LIMIT": 0,
             "REDIRECT_ENABLED": False,
+            # rustdoc's redirect pages carry <meta http-equiv="refresh">, which this
+            # middleware would follow instead of handing the page to parse().
+            "METAREFRESH_ENABLED": False,
             "RETRY_ENABLED": False,
             "HTTPERROR_ALLOW_ALL": True,
             "COOKIES_ENABLED": False,

@@ -15,13 +15,16 @@
 #
 #   SCRAPER_CONCURRENCY, DB_BATCH_SIZE, FRONTIER_MAX_IN_FLIGHT   Open Ahrefs' own settings
 #   OPEN_AHREFS_SCRAPERS        scraper processes (2)
+#   BENCH_BROKERS               the brokers Open Ahrefs runs with, one crawl each, the
+#                               first being the reference of the table ("mock", or
+#                               OPEN_AHREFS_BROKER when set; e.g. "tansu mock")
 #   BENCH_CRAWLERS              which crawlers run ("ours spider scrapy")
 #   BENCH_NGINX_PORT            nginx port (18100)
 #   BENCH_TIMEOUT               seconds each crawl may take (1800)
 #   BENCH_PAGE_TOLERANCE        fraction of our page count that another crawler may miss
 #                               before it is marked misconfigured (0.001)
-#   OPEN_AHREFS_STATE_DIR, OPEN_AHREFS_PG_PORT, OPEN_AHREFS_ADMIN_PORT  as for
-#                               scripts/local-cluster.sh
+#   OPEN_AHREFS_STATE_DIR, OPEN_AHREFS_PG_PORT, OPEN_AHREFS_ADMIN_PORT,
+#   OPEN_AHREFS_TANSU_PORT      as for scripts/local-cluster.sh
 #
 # The other crawlers get the same total concurrency as Open Ahrefs' scrapers together:
 # SCRAPER_CONCURRENCY times OPEN_AHREFS_SCRAPERS.
@@ -34,6 +37,13 @@ ADMIN_PORT=${OPEN_AHREFS_ADMIN_PORT:-8000}
 SCRAPERS=${OPEN_AHREFS_SCRAPERS:-2}
 TIMEOUT=${BENCH_TIMEOUT:-1800}
 CRAWLERS=${BENCH_CRAWLERS:-ours spider scrapy}
+# A KAFKA_BROKERS given by the caller is the broker "external".
+EXTERNAL_KAFKA=${KAFKA_BROKERS:-}
+if [ -n "$EXTERNAL_KAFKA" ]; then
+    BROKERS=${BENCH_BROKERS:-external}
+else
+    BROKERS=${BENCH_BROKERS:-${OPEN_AHREFS_BROKER:-mock}}
+fi
 SCRAPY_VERSION=2.19.0
 export SCRAPER_CONCURRENCY=${SCRAPER_CONCURRENCY:-64}
 export DB_BATCH_SIZE=${DB_BATCH_SIZE:-500}
@@ -163,14 +173,20 @@ now() { date +%s.%N; }
 
 # --- the crawlers -------------------------------------------------------------------------
 
+# Crawl with the local cluster and the broker $1, recorded as the crawler "ours-$1".
 run_ours() {
-    log "Open Ahrefs: fresh database, release build, local cluster"
+    local broker=$1 crawler=ours-$1
+    log "Open Ahrefs: fresh database, release build, local cluster with the $broker broker"
     "$ROOT/scripts/local-cluster.sh" down >/dev/null 2>&1 || true
-    unset DATABASE_URL
+    unset DATABASE_URL KAFKA_BROKERS
+    if [ "$broker" = external ]; then
+        [ -n "$EXTERNAL_KAFKA" ] || die "the broker 'external' needs KAFKA_BROKERS"
+        export KAFKA_BROKERS=$EXTERNAL_KAFKA
+    fi
     ensure_postgres "$BENCH_DATABASE"
     psql -d postgres -qc "DROP DATABASE IF EXISTS $BENCH_DATABASE" >&2
     psql -d postgres -qc "CREATE DATABASE $BENCH_DATABASE" >&2
-    OPEN_AHREFS_ADMIN_PORT=$ADMIN_PORT "$ROOT/scripts/local-cluster.sh" up
+    OPEN_AHREFS_BROKER=$broker OPEN_AHREFS_ADMIN_PORT=$ADMIN_PORT "$ROOT/scripts/local-cluster.sh" up
 
     local processes=(admin broker) i
     for i in $(seq "$SCRAPERS"); do processes+=("scraper-$i"); done
@@ -188,31 +204,33 @@ run_ours() {
     # links in PostgreSQL, so that cost is part of PostgreSQL's CPU time below.
     local started finished status=0
     started=$(now)
-    /usr/bin/time -v -o "$BENCH_DIR/ours-client.time" \
+    /usr/bin/time -v -o "$BENCH_DIR/$crawler-client.time" \
         "$ROOT/target/release/open-ahrefs" crawl "$SEED" --api "http://127.0.0.1:$ADMIN_PORT" \
-        --timeout "$TIMEOUT" >"$BENCH_DIR/ours-crawl.log" 2>&1 || status=$?
+        --timeout "$TIMEOUT" >"$BENCH_DIR/$crawler-crawl.log" 2>&1 || status=$?
     finished=$(now)
-    [ "$status" = 0 ] || log "Open Ahrefs: the crawl client exited with status $status; see $BENCH_DIR/ours-crawl.log"
+    [ "$status" = 0 ] || log "Open Ahrefs: the crawl client exited with status $status; see $BENCH_DIR/$crawler-crawl.log"
 
     for name in "${processes[@]}"; do
         pid=$(cat "$RUN_DIR/$name.pid")
         read -r own reaped < <(cpu_seconds "$pid")
-        record ours "$name" "$(echo "$own - ${cpu_before[$name]}" | bc)" "$(peak_rss_mb "$pid")"
+        record "$crawler" "$name" "$(echo "$own - ${cpu_before[$name]}" | bc)" "$(peak_rss_mb "$pid")"
     done
     local pg_after pg_rss pg_count
     read -r pg_after pg_rss pg_count < <(postgres_usage)
-    record ours "postgres ($pg_count processes)" "$(echo "$pg_after - $pg_before" | bc)" "$pg_rss"
+    record "$crawler" "postgres ($pg_count processes)" "$(echo "$pg_after - $pg_before" | bc)" "$pg_rss"
     local client_cpu client_rss
-    read -r client_cpu client_rss < <(time_usage "$BENCH_DIR/ours-client.time")
-    record ours "crawl client" "$client_cpu" "$client_rss"
+    read -r client_cpu client_rss < <(time_usage "$BENCH_DIR/$crawler-client.time")
+    record "$crawler" "crawl client" "$client_cpu" "$client_rss"
 
     # The stored rows, counted in PostgreSQL itself rather than through the API.
     local pages links api
     pages=$(psql -d "$BENCH_DATABASE" -tAc "SELECT count(*) FROM pages")
     links=$(psql -d "$BENCH_DATABASE" -tAc "SELECT count(*) FROM links")
     api=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/api/v1/sites/1" || echo '{}')
-    printf '{"crawler": "ours", "summary": true, "pages": %s, "links": %s, "seconds": %s, "exit_status": %s, "api": %s}\n' \
-        "$pages" "$links" "$(echo "$finished - $started" | bc)" "$status" "$api" >>"$RESULTS"
+    # Keep the admin's log, because the next `up` overwrites it.
+    cp "$LOG_DIR/admin.log" "$BENCH_DIR/$crawler-admin.log"
+    printf '{"crawler": "%s", "summary": true, "pages": %s, "links": %s, "seconds": %s, "exit_status": %s, "api": %s}\n' \
+        "$crawler" "$pages" "$links" "$(echo "$finished - $started" | bc)" "$status" "$api" >>"$RESULTS"
 
     "$ROOT/scripts/local-cluster.sh" down
 }
@@ -222,7 +240,7 @@ run_spider() {
     cargo build --release --quiet --manifest-path "$ROOT/bench/spider-crawl/Cargo.toml"
     log "spider: crawling $SEED (concurrency $CONCURRENCY)"
     local status=0
-    /usr/bin/time -v -o "$BENCH_DIR/spider.time" timeout $((TIMEOUT + 60)) \
+    /usr/bin/time -v -o "$BENCH_DIR/spider.time" timeout -k 30 $((TIMEOUT + 60)) \
         "$ROOT/bench/spider-crawl/target/release/spider-crawl" "$SEED" "$CONCURRENCY" "$TIMEOUT" \
         >"$BENCH_DIR/spider.json" 2>"$BENCH_DIR/spider.log" || status=$?
     summarize_other spider "$status"
@@ -241,7 +259,7 @@ run_scrapy() {
     ensure_scrapy
     log "Scrapy: crawling $SEED (concurrency $CONCURRENCY)"
     local status=0
-    /usr/bin/time -v -o "$BENCH_DIR/scrapy.time" timeout $((TIMEOUT + 60)) \
+    /usr/bin/time -v -o "$BENCH_DIR/scrapy.time" timeout -k 30 $((TIMEOUT + 60)) \
         "$BENCH_DIR/venv/bin/python" "$ROOT/bench/scrapy_crawl.py" "$SEED" "$CONCURRENCY" "$TIMEOUT" \
         >"$BENCH_DIR/scrapy.json" 2>"$BENCH_DIR/scrapy.log" || status=$?
     summarize_other scrapy "$status"
@@ -265,12 +283,19 @@ summarize_other() {
 
 describe_machine() {
     echo "date:        $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "os:          Debian $(cat /etc/debian_version), Linux $(uname -r)"
     echo "cpu:         $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $(nproc)"
     echo "memory:      $(free -h | awk '/^Mem:/ { print $2 " total, " $7 " available" }')"
     echo "load:        $(uptime | sed 's/.*load average/load average/')"
     echo "rustc:       $(rustc --version)"
     echo "nginx:       $(nginx -v 2>&1 | cut -d/ -f2)"
+    echo "spider:      $(grep -A1 '^name = "spider"$' "$ROOT/bench/spider-crawl/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+    echo "scrapy:      $SCRAPY_VERSION on $(python3 --version)"
     echo "postgresql:  $("$(cat "$RUN_DIR/pg.bin" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/postgres" --version)"
+    echo "brokers:     $BROKERS${EXTERNAL_KAFKA:+ (external: KAFKA_BROKERS=$EXTERNAL_KAFKA)}"
+    case " $BROKERS " in
+        *" tansu "*) echo "tansu:       $(PATH=$HOME/.cargo/bin:$PATH tansu --version 2>&1 | head -n 1)" ;;
+    esac
     echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT=$FRONTIER_MAX_IN_FLIGHT, others at concurrency $CONCURRENCY"
 }
 
@@ -291,7 +316,7 @@ crawl_all() {
     local crawler
     for crawler in $CRAWLERS; do
         case $crawler in
-            ours) run_ours ;;
+            ours) for broker in $BROKERS; do run_ours "$broker"; done ;;
             spider) run_spider ;;
             scrapy) run_scrapy ;;
             *) die "unknown crawler '$crawler' in BENCH_CRAWLERS; expected ours, spider or scrapy" ;;
@@ -302,12 +327,38 @@ crawl_all() {
     echo
     python3 "$ROOT/bench/benchmark_table.py" "$RESULTS" --tolerance "${BENCH_PAGE_TOLERANCE:-0.001}" \
         | tee "$BENCH_DIR/table.txt"
+    echo
+    print_progress | tee -a "$BENCH_DIR/table.txt"
+}
+
+# Print when each Open Ahrefs crawl reached 10, 50, 90, 99 and 100 % of its pages, from
+# the crawl client's progress lines, to tell the bulk of the crawl from its tail.
+print_progress() {
+    local log crawler total
+    for log in "$BENCH_DIR"/ours-*-crawl.log; do
+        [ -e "$log" ] || continue
+        crawler=$(basename "$log" -crawl.log)
+        total=$(awk '$1 == "pages" && $2 == "fetched" { print $3 }' "$log")
+        [ -n "$total" ] || continue
+        awk -v total="$total" -v crawler="$crawler" '
+            $2 == "fetched" {
+                seconds = $1; sub(/s$/, "", seconds)
+                for (i = 1; i <= 5; i++) {
+                    if (!(i in reached) && $3 >= total * share[i]) { reached[i] = seconds }
+                }
+            }
+            BEGIN { split("0.1 0.5 0.9 0.99 1", share, " ") }
+            END {
+                printf "%s reached 10%% of its pages at %ss, 50%% at %ss, 90%% at %ss, 99%% at %ss, 100%% at %ss\n",
+                    crawler, reached[1], reached[2], reached[3], reached[4], reached[5]
+            }' "$log"
+    done
 }
 
 micro() {
     ensure_postgres open_ahrefs_microbench
     log "running the criterion benchmarks (DATABASE_URL=$DATABASE_URL)"
-    cargo bench --manifest-path "$ROOT/Cargo.toml" --benches -- "$@"
+    cargo bench --manifest-path "$ROOT/Cargo.toml" --bench extract --bench url --bench db_write -- "$@"
 }
 
 serve() {
