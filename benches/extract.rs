@@ -61,7 +61,9 @@ fn extraction(c: &mut Criterion) {
                     facts: extracted.facts,
                     links: extracted.links,
                     links_dropped: 0,
+                    ..PageResponse::default()
                 }),
+                robots_sitemaps: Vec::new(),
             }
         })
         .collect();
