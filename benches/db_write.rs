@@ -393,7 +393,9 @@ async fn fresh_results(pool: &PgPool, pages: &[support::Page], extractor: &Extra
                     facts: extracted.facts,
                     links: extracted.links,
                     links_dropped: 0,
+                    ..PageResponse::default()
                 }),
+                robots_sitemaps: Vec::new(),
             }
         })
         .collect()
@@ -422,6 +424,17 @@ fn db_writer(c: &mut Criterion) {
     group.throughput(Throughput::Elements(links as u64));
     let mut batch = 0_u64;
     group.bench_function("write_results_500_pages", |b| {
+        // The admin's defaults, with limits high enough never to skip a URL of the corpus.
+        let policy = open_ahrefs::db::write::WritePolicy {
+            revisit: Duration::from_secs(7 * 86_400),
+            max_retries: 3,
+            limits: open_ahrefs::scope::CrawlLimits {
+                max_pages_per_site: i64::MAX,
+                max_depth: i32::MAX,
+                max_query_variants: i64::MAX,
+                max_repeated_segments: u32::MAX,
+            },
+        };
         b.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iterations {
@@ -429,11 +442,7 @@ fn db_writer(c: &mut Criterion) {
                 let results = runtime.block_on(fresh_results(&pool, &pages, &extractor, batch));
                 let started = Instant::now();
                 let stats = runtime
-                    .block_on(open_ahrefs::db::write::write_results(
-                        &pool,
-                        &results,
-                        Duration::from_secs(7 * 86_400),
-                    ))
+                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
                     .expect("write_results failed");
                 elapsed += started.elapsed();
                 assert_eq!(stats.links, links as u64, "every link of the batch is stored");
