@@ -22,9 +22,9 @@ pub struct AccessPolicy {
     pub token: Option<Secret>,
 }
 
-/// Whether a request changes state and so needs the token. The web console under
-/// `/console/` is left to itself: a browser form cannot send the bearer header, so the
-/// console checks its own session cookie and CSRF token on every form it accepts.
+/// Tell whether a request changes state and so needs the token. Requests to the web
+/// console under `/console/` never need it, because a browser form cannot send the bearer
+/// header. The console checks its own session cookie and CSRF token on every form instead.
 pub fn changes_state(method: &Method, path: &str) -> bool {
     if path == "/console" || path.starts_with("/console/") {
         return false;

@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::i18n::Lang;
 
-/// A time in UTC to the minute, the same in both languages: `2026-12-04 22:20 UTC`.
+/// Format a time in UTC to the minute, the same in both languages: `2026-12-04 22:20 UTC`.
 pub fn time(value: DateTime<Utc>) -> String {
     value.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// A size in bytes with a binary unit: `950 B`, `12.3 KiB`, in the page's language.
+/// Format a size in bytes with a binary unit: `950 B`, `12.3 KiB`, in the page's language.
 pub fn bytes(lang: Lang, value: Option<i64>) -> String {
     let Some(value) = value else { return String::new() };
     let units: [&str; 4] = match lang {
@@ -34,12 +34,12 @@ pub fn bytes(lang: Lang, value: Option<i64>) -> String {
     format!("{text} {}", units[unit])
 }
 
-/// A duration in milliseconds: `120 ms` or `120 мс`.
+/// Format a duration in milliseconds: `120 ms` or `120 мс`.
 pub fn milliseconds(lang: Lang, value: i32) -> String {
     format!("{} {}", lang.number(i64::from(value)), lang.text("unit.ms"))
 }
 
-/// The status code of a fetch, or its error kind when no response came.
+/// Format the status code of a fetch, or its error kind when no response came.
 pub fn status(code: Option<i16>, error_kind: Option<&str>) -> String {
     match (code, error_kind) {
         (Some(code), _) => code.to_string(),
@@ -48,7 +48,7 @@ pub fn status(code: Option<i16>, error_kind: Option<&str>) -> String {
     }
 }
 
-/// The class of a status for styling and filters: `2xx` … `5xx`, or `error`.
+/// Return the class of a status for styling and filters: `2xx` … `5xx`, or `error`.
 pub fn status_class(code: Option<i16>) -> String {
     match code {
         Some(code) if (100..600).contains(&code) => format!("{}xx", code / 100),
@@ -56,7 +56,7 @@ pub fn status_class(code: Option<i16>) -> String {
     }
 }
 
-/// The rel attributes of a link, or the word for a followed link.
+/// List the rel attributes of a link, or return the word for a followed link.
 pub fn rel(lang: Lang, nofollow: bool, ugc: bool, sponsored: bool) -> String {
     let kinds: Vec<&str> = [(nofollow, "nofollow"), (ugc, "ugc"), (sponsored, "sponsored")]
         .into_iter()
@@ -70,7 +70,7 @@ pub fn rel(lang: Lang, nofollow: bool, ugc: bool, sponsored: bool) -> String {
     }
 }
 
-/// A path with a query string of the non-empty values, percent-encoded.
+/// Build a path with a query string of the non-empty values, percent-encoded.
 pub fn href(path: &str, params: &[(&str, &str)]) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
     let mut any = false;
@@ -85,13 +85,13 @@ pub fn href(path: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// A value encoded for a query string.
+/// Percent-encode a value for a query string.
 pub fn query_value(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-/// A link target that is safe in an `href`: http(s) URLs as they are, anything else
-/// (which the crawler does not store, but a crafted row could hold) as `#`.
+/// Make a link target safe in an `href`: http(s) URLs stay as they are, anything else
+/// becomes `#`. The crawler stores only http(s) URLs, but a crafted row could contain others.
 pub fn external_href(url: &str) -> String {
     let lower = url.trim_start().to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {

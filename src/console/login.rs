@@ -11,8 +11,8 @@ use super::templates::LoginPage;
 use super::visitor::{ConsoleError, Guest, Visitor};
 
 /// Delay before the response to a wrong token, which slows guessing from one connection.
-// NOTE: this is no limit on parallel guesses; put the admin address behind a proxy that
-// rate-limits, or keep it on a private network, when the token is short.
+// NOTE: this does not limit parallel guesses. When the token is short, put the admin
+// address behind a proxy that rate-limits, or keep it on a private network.
 const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize)]

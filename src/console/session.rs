@@ -32,7 +32,7 @@ pub struct Session {
 }
 
 impl Session {
-    /// The value of the session cookie.
+    /// Build the value of the session cookie.
     pub fn cookie_value(&self, keys: &SessionKeys) -> String {
         let payload = format!("{}.{}", self.id, self.issued);
         format!("{payload}.{}", hex(&keys.sign(b"session", payload.as_bytes())))
@@ -65,8 +65,8 @@ impl SessionKeys {
         Session { id: hex(&id), issued: unix_seconds(now) }
     }
 
-    /// The session of a cookie value, or `None` when the value is malformed, its signature
-    /// does not match, it has expired at `now` or it was revoked.
+    /// Check a cookie value and return its session, or `None` when the value is malformed,
+    /// its signature does not match, it has expired at `now` or it was revoked.
     pub fn verify(&self, cookie_value: &str, now: SystemTime) -> Option<Session> {
         let (payload, mac) = cookie_value.rsplit_once('.')?;
         let (id, issued) = payload.split_once('.')?;
@@ -97,12 +97,12 @@ impl SessionKeys {
         revoked.insert(session.id.clone(), session.issued + SESSION_LIFETIME.as_secs());
     }
 
-    /// The CSRF token that the forms of a session carry.
+    /// Compute the CSRF token that the forms of a session carry.
     pub fn csrf_token(&self, session: &Session) -> String {
         hex(&self.sign(b"csrf", session.id.as_bytes()))
     }
 
-    /// Whether a submitted CSRF token belongs to the session, compared in constant time.
+    /// Check in constant time whether a submitted CSRF token belongs to the session.
     pub fn check_csrf(&self, session: &Session, submitted: &str) -> bool {
         let Some(submitted) = unhex(submitted) else { return false };
         let mut expected = self.mac(b"csrf");
@@ -125,8 +125,8 @@ impl SessionKeys {
     }
 }
 
-/// Whether a submitted admin token equals the configured one. Both are hashed first, so
-/// the comparison takes the same time whatever their lengths and contents.
+/// Check whether a submitted admin token equals the configured one. Both are hashed first,
+/// so the comparison takes the same time whatever their lengths and contents.
 pub fn tokens_match(configured: &str, submitted: &str) -> bool {
     let configured = Sha256::digest(configured.as_bytes());
     let submitted = Sha256::digest(submitted.as_bytes());

@@ -201,7 +201,7 @@ fn site_row(lang: Lang, site: &SiteProgress) -> SiteRow {
     }
 }
 
-/// The exports of a site: its pages, its links and its audit.
+/// List the exports of a site: its pages, its links and its audit.
 pub fn site_exports(lang: Lang, site_id: i64) -> Vec<ExportLinks> {
     [("pages", "export.pages"), ("links", "export.links"), ("audit", "export.audit")]
         .into_iter()
@@ -209,7 +209,7 @@ pub fn site_exports(lang: Lang, site_id: i64) -> Vec<ExportLinks> {
         .collect()
 }
 
-/// The CSV and JSON links of the API's export `name` with its query.
+/// Build the CSV and JSON links of the API's export `name` with its query.
 pub fn export_links(lang: Lang, name: &str, key: &'static str, params: &[(&str, &str)]) -> ExportLinks {
     ExportLinks {
         label: lang.text(key),

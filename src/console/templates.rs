@@ -6,7 +6,7 @@ use askama::Template;
 
 use super::i18n::Lang;
 
-/// What every page shows around its content: navigation, language switch, logout.
+/// Surroundings of every page's content: navigation, language switch, logout.
 pub struct Frame {
     pub lang: Lang,
     /// The navigation entry to mark as current: `sites`, `backlinks` or empty.
@@ -18,7 +18,7 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// The string stored under `key` in the page's language.
+    /// Return the string stored under `key` in the page's language.
     pub fn t(&self, key: &'static str) -> &'static str {
         self.lang.text(key)
     }
@@ -291,7 +291,7 @@ pub struct FindingRow {
     /// 0 for errors, 1 for warnings, 2 for notices, for sorting.
     pub severity_rank: u8,
     pub severity_label: &'static str,
-    /// What the finding means, in the page's language.
+    /// Meaning of the finding, in the page's language.
     pub title: String,
     pub count: Count,
     pub examples_label: String,
@@ -338,7 +338,7 @@ const SOURCES: &[&str] = &[
     include_str!("templates/error.html"),
 ];
 
-/// Every key that a template passes to `frame.t("…")`.
+/// Collect every key that a template passes to `frame.t("…")`.
 #[cfg(test)]
 pub fn used_keys() -> std::collections::BTreeSet<String> {
     let mut keys = std::collections::BTreeSet::new();

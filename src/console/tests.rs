@@ -1,5 +1,5 @@
 //! HTTP tests of the console's login, CSRF checks, language choice and assets. They need
-//! no database: every request here is answered or rejected before a query runs.
+//! no database, because every request here gets its response before a query runs.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};

@@ -18,7 +18,7 @@ impl Lang {
     /// Every language, in the order of the language switch.
     pub const ALL: [Lang; 2] = [Lang::En, Lang::Ru];
 
-    /// The BCP 47 tag, as used in `<html lang>`, the cookie and the query parameter.
+    /// Return the BCP 47 tag, as used in `<html lang>`, the cookie and the query parameter.
     pub fn code(self) -> &'static str {
         match self {
             Lang::En => "en",
@@ -26,7 +26,7 @@ impl Lang {
         }
     }
 
-    /// The language's name in that language, for the switch.
+    /// Return the language's name in that language, for the switch.
     pub fn native_name(self) -> &'static str {
         match self {
             Lang::En => "English",
@@ -34,7 +34,7 @@ impl Lang {
         }
     }
 
-    /// The language of a tag such as `ru`, `ru-RU` or `EN-gb`; `None` for any other.
+    /// Find the language of a tag such as `ru`, `ru-RU` or `EN-gb`, or `None` for any other.
     pub fn from_tag(tag: &str) -> Option<Lang> {
         let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
         Lang::ALL.into_iter().find(|lang| primary.eq_ignore_ascii_case(lang.code()))
@@ -47,7 +47,7 @@ impl Lang {
         }
     }
 
-    /// The string stored under `key`, or `None` when the table has no such key.
+    /// Look up the string stored under `key`, or `None` when the table has no such key.
     pub fn lookup(self, key: &str) -> Option<&'static str> {
         static INDEX: OnceLock<[HashMap<&'static str, &'static str>; 2]> = OnceLock::new();
         let index = INDEX.get_or_init(|| Lang::ALL.map(|lang| lang.table().iter().copied().collect()));
@@ -55,14 +55,14 @@ impl Lang {
         index[position].get(key).copied()
     }
 
-    /// The string stored under `key`. A missing key returns the key itself, so that a gap
-    /// shows on the page instead of failing the request; the tests check that every key
-    /// the templates use is in both tables.
+    /// Return the string stored under `key`, or the key itself when it is missing, so that
+    /// a gap shows on the page instead of failing the request. The tests check that every
+    /// key the templates use is in both tables.
     pub fn text<'a>(self, key: &'a str) -> &'a str {
         self.lookup(key).unwrap_or(key)
     }
 
-    /// The string under `key` with each `{name}` replaced by its value.
+    /// Fill the string under `key`, replacing each `{name}` with its value.
     pub fn format(self, key: &str, values: &[(&str, &str)]) -> String {
         let mut text = self.text(key).to_string();
         for (name, value) in values {
@@ -71,7 +71,7 @@ impl Lang {
         text
     }
 
-    /// An integer with the language's thousands separator: `12,345` or `12 345`.
+    /// Format an integer with the language's thousands separator: `12,345` or `12 345`.
     pub fn number(self, value: i64) -> String {
         let separator = match self {
             Lang::En => ",",
@@ -103,8 +103,8 @@ pub fn negotiate(query: Option<&str>, cookie: Option<&str>, accept_language: Opt
         .unwrap_or(Lang::En)
 }
 
-/// The supported language with the highest quality in an `Accept-Language` header
-/// (RFC 9110, section 12.5.4); the earlier one wins a tie, and `q=0` excludes a language.
+/// Pick the supported language with the highest quality in an `Accept-Language` header
+/// (RFC 9110, section 12.5.4). The earlier one wins a tie, and `q=0` excludes a language.
 fn from_accept_language(header: &str) -> Option<Lang> {
     let mut best: Option<(Lang, f32)> = None;
     for item in header.split(',') {
