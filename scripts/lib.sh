@@ -127,6 +127,8 @@ ensure_tansu() {
     if [ ! -x "$root/bin/tansu" ]; then
         log "installing tansu $TANSU_VERSION with SQLite storage into $root (about 25 minutes)"
         mkdir -p "$root"
+        # A build directory of its own lets an interrupted install resume where it stopped.
+        CARGO_TARGET_DIR=${OPEN_AHREFS_TANSU_BUILD_DIR:-$HOME/.cache/open-ahrefs/tansu-build} \
         cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql --root "$root" \
             >"$LOG_DIR/tansu-install.log" 2>&1 || die "installing tansu failed; see $LOG_DIR/tansu-install.log"
     fi

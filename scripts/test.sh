@@ -48,3 +48,4 @@ if [ $# -eq 0 ] && [ -z "$user_brokers" ] && [ "${OPEN_AHREFS_BROKER:-mock}" = m
     # on Apache Kafka the partitions move to the live consumer after session.timeout.ms.
     cargo test --test pipeline --test crawl_policy -- --test-threads 2 --skip scraper_killed_mid_crawl
 fi
+[ $# -gt 0 ] || OPEN_AHREFS_STATE_DIR="$STATE_DIR/browser" "$ROOT/scripts/browser-test.sh"

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod dev_broker;
 pub mod extract;

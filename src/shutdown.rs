@@ -2,6 +2,11 @@
 
 use tokio::sync::watch;
 
+/// Asks a role's Supervisor to drain its actors in order; resolves when they are drained.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
 /// Listens for the stop of the process; loops select on [`Shutdown::wait`].
 #[derive(Clone)]
 pub struct Shutdown {

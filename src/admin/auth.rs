@@ -22,8 +22,13 @@ pub struct AccessPolicy {
     pub token: Option<Secret>,
 }
 
-/// Whether a request changes state and so needs the token.
+/// Whether a request changes state and so needs the token. The web console under
+/// `/console/` is left to itself: a browser form cannot send the bearer header, so the
+/// console checks its own session cookie and CSRF token on every form it accepts.
 pub fn changes_state(method: &Method, path: &str) -> bool {
+    if path == "/console" || path.starts_with("/console/") {
+        return false;
+    }
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path == "/crudtask/addurl"
 }
 
@@ -82,6 +87,8 @@ mod tests {
         assert!(changes_state(&Method::GET, "/crudtask/addurl"));
         assert!(!changes_state(&Method::GET, "/api/v1/sites"));
         assert!(!changes_state(&Method::HEAD, "/api/v1/pages"));
+        assert!(!changes_state(&Method::POST, "/console/sites"), "the console checks its own session");
+        assert!(changes_state(&Method::POST, "/consoles"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlResult;
 use crate::readiness::Readiness;
 use crate::scope::CrawlLimits;
-use crate::shutdown::{self, Shutdown, TerminationSignals};
+use crate::shutdown::{self, Shutdown, Stop, TerminationSignals};
 use db_writer::DbWriter;
 use frontier::{Frontier, FrontierSettings, StopFrontier};
 
@@ -60,26 +60,47 @@ pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> an
         }
     }
 
-    let supervisor = Supervisor::start(&settings, pool, shutdown)?;
+    let supervisor = Supervisor::start_children(&settings, pool, shutdown)?.start();
     readiness.set("startup", Ok(()));
     let signal = signals.recv().await;
     log::info!("{signal} received; writing results in flight");
     readiness.set("startup", Err(format!("{signal} received; stopping")));
     trigger.trigger();
-    supervisor.drain().await;
+    if let Err(error) = supervisor.send(Stop).await {
+        log::warn!("the Supervisor stopped before draining: {error}");
+    }
     server_handle.stop(true).await;
     log::info!("admin stopped");
     Ok(())
 }
 
-/// Starts the admin's actors and stops them in order.
+/// Owns the admin's actors: starts them, and stops them in order on [`Stop`].
 struct Supervisor {
     ingest: Addr<KafkaIngest<CrawlResult>>,
     frontier: Addr<Frontier>,
 }
 
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Stop> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    /// Stop leasing URLs first, then let KafkaIngest finish the results in flight.
+    fn handle(&mut self, _msg: Stop, _ctx: &mut Self::Context) -> Self::Result {
+        self.frontier.do_send(StopFrontier);
+        let ingest = self.ingest.clone();
+        Box::pin(async move {
+            if let Err(e) = ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+                log::warn!("KafkaIngest stopped before draining: {e}");
+            }
+        })
+    }
+}
+
 impl Supervisor {
-    fn start(settings: &AdminSettings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<Self> {
+    fn start_children(settings: &AdminSettings, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<Self> {
         let sink = ResultSink::new(&settings.kafka, "admin", shutdown.clone())?.start();
         let frontier = Frontier::new(
             pool.clone(),
@@ -128,13 +149,6 @@ impl Supervisor {
         }
         Ok(Self { ingest, frontier })
     }
-
-    async fn drain(self) {
-        self.frontier.do_send(StopFrontier);
-        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
-            log::warn!("KafkaIngest stopped before draining: {e}");
-        }
-    }
 }
 
 fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> anyhow::Result<actix_web::dev::Server> {
@@ -155,6 +169,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
         log::warn!("ADMIN_TOKEN is not set: anyone who reaches {} can add sites", settings.listen);
     }
     let readiness = web::Data::new(readiness);
+    let console = crate::console::Console::new(settings);
 
     let server = HttpServer::new(move || {
         App::new()
@@ -167,6 +182,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
             .app_data(readiness.clone())
             .app_data(thresholds.clone())
             .configure(api::configure)
+            .configure(|cfg| console.configure(cfg))
             .configure(openapi::configure)
             .route("/readyz", web::get().to(crate::readiness::readyz))
             .default_service(web::to(request_errors::no_route))

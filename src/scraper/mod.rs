@@ -15,7 +15,7 @@ use crate::config::ScraperSettings;
 use crate::kafka::{self, Drain, KafkaIngest, ResultSink};
 use crate::messages::CrawlRequest;
 use crate::readiness::Readiness;
-use crate::shutdown::{self, Shutdown, TerminationSignals};
+use crate::shutdown::{self, Shutdown, Stop, TerminationSignals};
 use fetch::{FetchSettings, FetchWorker};
 use resolve::CrawlResolver;
 
@@ -45,27 +45,47 @@ pub async fn run(settings: ScraperSettings, mut signals: TerminationSignals) -> 
         }
     }
 
-    let supervisor = Supervisor::start(&settings, shutdown)?;
+    let supervisor = Supervisor::start_children(&settings, shutdown)?.start();
     readiness.set("startup", Ok(()));
     let signal = signals.recv().await;
     log::info!("{signal} received; draining fetches in flight");
     readiness.set("startup", Err(format!("{signal} received; stopping")));
     trigger.trigger();
-    supervisor.drain().await;
+    if let Err(error) = supervisor.send(Stop).await {
+        log::warn!("the Supervisor stopped before draining: {error}");
+    }
     metrics_handle.stop(true).await;
     log::info!("scraper stopped");
     Ok(())
 }
 
-/// Starts the scraper's actors and stops them in order.
+/// Owns the scraper's actors and FetchWorker threads: starts them, and drains them on
+/// [`Stop`].
 struct Supervisor {
     ingest: Addr<KafkaIngest<CrawlRequest>>,
-    sink: Addr<ResultSink>,
     _arbiters: Vec<Arbiter>,
 }
 
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+}
+
+impl Handler<Stop> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    /// Let KafkaIngest finish the fetches in flight; their results go out through the sink.
+    fn handle(&mut self, _msg: Stop, _ctx: &mut Self::Context) -> Self::Result {
+        let ingest = self.ingest.clone();
+        Box::pin(async move {
+            if let Err(e) = ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
+                log::warn!("KafkaIngest stopped before draining: {e}");
+            }
+        })
+    }
+}
+
 impl Supervisor {
-    fn start(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
+    fn start_children(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
         let sink = ResultSink::new(&settings.kafka, "scraper", shutdown.clone())?.start();
         let fetch_settings = FetchSettings::from_settings(settings);
         let resolver = CrawlResolver::new(&settings.politeness.resolve, settings.politeness.allow_private_addresses)?;
@@ -100,14 +120,7 @@ impl Supervisor {
             shutdown,
         )?
         .start();
-        Ok(Self { ingest, sink, _arbiters: arbiters })
-    }
-
-    async fn drain(self) {
-        if let Err(e) = self.ingest.send(Drain { timeout: DRAIN_TIMEOUT }).await {
-            log::warn!("KafkaIngest stopped before draining: {e}");
-        }
-        drop(self.sink);
+        Ok(Self { ingest, _arbiters: arbiters })
     }
 }
 
