@@ -55,5 +55,6 @@ log "fuzzing $API/api/openapi.json, $MAX_EXAMPLES examples per operation; report
     --workers 2 \
     --request-timeout 30 \
     --seed 1 \
+    --generation-database none \
     --no-color \
     --report junit --report-dir "$report"
