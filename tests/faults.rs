@@ -329,3 +329,41 @@ fn broker_stopped_and_started() {
 
     crawl.assert_complete();
 }
+
+#[test]
+fn scraper_not_ready_while_broker_unreachable() {
+    let port = free_port();
+    let log = std::fs::File::create(std::env::temp_dir().join(common::unique("not_ready"))).unwrap();
+    let mut scraper = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
+            .arg("scraper")
+            .env("KAFKA_BROKERS", "127.0.0.1:1")
+            .env("SCRAPER_METRICS_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+
+    let body = wait_readiness(&readyz, 503, "Kafka broker is unreachable", Duration::from_secs(30));
+    let reasons = body["reasons"].to_string();
+    assert!(reasons.contains("startup: waiting for the Kafka broker"), "{body}");
+    assert!(reasons.contains("broker: the Kafka broker is unreachable"), "{body}");
+    let (status, _) = get_json(&format!("http://127.0.0.1:{port}/healthz")).expect("/healthz did not answer");
+    assert_eq!(status, 200, "liveness must not depend on the broker");
+
+    let (status, took) =
+        common::terminate_within(&mut scraper.0, SIGTERM_EXIT_LIMIT).expect("the scraper did not exit in time");
+    assert!(status.success(), "the scraper exited with {status} after {took:?}");
+}
+
+/// A child process that is killed when the test ends early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
