@@ -334,10 +334,12 @@ crawl_all() {
 # Print when each Open Ahrefs crawl reached 10, 50, 90, 99 and 100 % of its pages, from
 # the crawl client's progress lines, to tell the bulk of the crawl from its tail.
 print_progress() {
-    local log crawler total
-    for log in "$BENCH_DIR"/ours-*-crawl.log; do
+    case " $CRAWLERS " in *" ours "*) ;; *) return 0 ;; esac
+    local broker log crawler total
+    for broker in $BROKERS; do
+        crawler=ours-$broker
+        log=$BENCH_DIR/$crawler-crawl.log
         [ -e "$log" ] || continue
-        crawler=$(basename "$log" -crawl.log)
         total=$(awk '$1 == "pages" && $2 == "fetched" { print $3 }' "$log")
         [ -n "$total" ] || continue
         awk -v total="$total" -v crawler="$crawler" '
