@@ -89,7 +89,9 @@ fn extraction(c: &mut Criterion) {
     group.bench_function("decode_result", |b| {
         b.iter(|| {
             for message in &encoded {
-                black_box(serde_json::from_slice::<CrawlResult>(message).expect("a result decodes"));
+                black_box(
+                    serde_json::from_slice::<CrawlResult>(message).expect("a result decodes"),
+                );
             }
         })
     });
@@ -98,24 +100,29 @@ fn extraction(c: &mut Criterion) {
         b.iter(|| {
             for message in &encoded {
                 black_box(
-                    messages::decode::<CrawlResult>(Some(message), usize::MAX).expect("a message decodes"),
+                    messages::decode::<CrawlResult>(Some(message), usize::MAX)
+                        .expect("a message decodes"),
                 );
             }
         })
     });
     // The same page data without the internally tagged FetchOutcome around it, which
-    // serde must buffer before it knows the variant.
+    // serde buffers until it has read the `kind` tag.
     let responses: Vec<Vec<u8>> = results
         .iter()
         .map(|result| match &result.outcome {
-            FetchOutcome::Response(response) => serde_json::to_vec(response).expect("a response serializes"),
+            FetchOutcome::Response(response) => {
+                serde_json::to_vec(response).expect("a response serializes")
+            }
             FetchOutcome::Failed(_) => unreachable!("the corpus results are responses"),
         })
         .collect();
     group.bench_function("decode_page_response_untagged", |b| {
         b.iter(|| {
             for message in &responses {
-                black_box(serde_json::from_slice::<PageResponse>(message).expect("a response decodes"));
+                black_box(
+                    serde_json::from_slice::<PageResponse>(message).expect("a response decodes"),
+                );
             }
         })
     });
