@@ -29,7 +29,8 @@ const URL_COUNT: i64 = 2_000;
 /// parameters per statement of PostgreSQL's protocol.
 const MULTI_ROW_CHUNK: usize = 6_500;
 
-const UPSERT_TAIL: &str = "ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
+const UPSERT_TAIL: &str =
+    "ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
     href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,
     sponsored = EXCLUDED.sponsored,
     last_seen = GREATEST(links.last_seen, EXCLUDED.last_seen),
@@ -51,15 +52,20 @@ struct LinkRow {
 fn rows_per_batch() -> usize {
     std::env::var("BENCH_LINK_ROWS")
         .ok()
-        .map(|value| value.parse().expect("BENCH_LINK_ROWS must be a positive integer"))
+        .map(|value| {
+            value
+                .parse()
+                .expect("BENCH_LINK_ROWS must be a positive integer")
+        })
         .unwrap_or(10_000)
 }
 
 /// Drop and create the bench database, migrate it and add one site with its URLs.
 /// Returns the connect options of the new database and the URL ids.
 async fn create_database() -> (PgConnectOptions, Vec<i64>) {
-    let server_url = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL is not set; run `scripts/benchmark.sh micro`, which starts a PostgreSQL");
+    let server_url = std::env::var("DATABASE_URL").expect(
+        "DATABASE_URL is not set; run `scripts/benchmark.sh micro`, which starts a PostgreSQL",
+    );
     let server: PgConnectOptions = server_url.parse().expect("DATABASE_URL is not a valid URL");
     let mut admin = PgConnection::connect_with(&server)
         .await
@@ -79,13 +85,16 @@ async fn create_database() -> (PgConnectOptions, Vec<i64>) {
         .connect_with(options.clone())
         .await
         .expect("connecting to the bench database failed");
-    open_ahrefs::db::migrate(&pool).await.expect("migrating the bench database failed");
-    let site_id: i64 = sqlx::query_scalar("INSERT INTO sites (host, seed_url) VALUES ($1, $2) RETURNING id")
-        .bind(SITE_HOST)
-        .bind(format!("http://{SITE_HOST}/"))
-        .fetch_one(&pool)
+    open_ahrefs::db::migrate(&pool)
         .await
-        .expect("adding the bench site failed");
+        .expect("migrating the bench database failed");
+    let site_id: i64 =
+        sqlx::query_scalar("INSERT INTO sites (host, seed_url) VALUES ($1, $2) RETURNING id")
+            .bind(SITE_HOST)
+            .bind(format!("http://{SITE_HOST}/"))
+            .fetch_one(&pool)
+            .await
+            .expect("adding the bench site failed");
     let ids: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO urls (url, host, site_id, state)
          SELECT 'http://' || $1 || '/synthetic/' || n || '.html', $1, $2, 'fetched'
@@ -102,8 +111,8 @@ async fn create_database() -> (PgConnectOptions, Vec<i64>) {
     (options, ids)
 }
 
-/// A batch of fresh link rows: `batch` makes their occurrence numbers, and so their keys,
-/// differ from every other batch's.
+/// Build a batch of fresh link rows. `batch` makes their occurrence numbers, and so their
+/// keys, differ from every other batch's.
 fn link_batch(ids: &[i64], rows: usize, batch: u64) -> Vec<LinkRow> {
     let seen = Utc::now();
     (0..rows)
@@ -112,7 +121,11 @@ fn link_batch(ids: &[i64], rows: usize, batch: u64) -> Vec<LinkRow> {
             target: ids[(i * 7 + 13) % ids.len()],
             anchor_text: format!("anchor text {}", i % 50),
             occurrence: (batch as usize * rows + i) as i32,
-            href: format!("../synthetic/{}.html#section-{}", (i * 7 + 13) % ids.len(), i % 9),
+            href: format!(
+                "../synthetic/{}.html#section-{}",
+                (i * 7 + 13) % ids.len(),
+                i % 9
+            ),
             nofollow: i % 10 == 0,
             ugc: false,
             sponsored: false,
@@ -143,12 +156,17 @@ async fn insert_multi_row(connection: &mut PgConnection, rows: &[LinkRow]) {
         });
         query.push(" ");
         query.push(UPSERT_TAIL);
-        query.build().execute(&mut *tx).await.expect("the multi-row INSERT failed");
+        query
+            .build()
+            .execute(&mut *tx)
+            .await
+            .expect("the multi-row INSERT failed");
     }
     tx.commit().await.expect("COMMIT failed");
 }
 
-/// The statement of `upsert_links` in `src/db/write.rs`, with the same column vectors.
+/// Insert with the statement of `upsert_links` in `src/db/write.rs`, from the same column
+/// vectors.
 async fn insert_unnest(connection: &mut PgConnection, rows: &[LinkRow]) {
     let mut source = Vec::with_capacity(rows.len());
     let mut target = Vec::with_capacity(rows.len());
@@ -170,6 +188,7 @@ async fn insert_unnest(connection: &mut PgConnection, rows: &[LinkRow]) {
         sponsored.push(row.sponsored);
         seen.push(row.seen);
     }
+
     let mut tx = connection.begin().await.expect("BEGIN failed");
     sqlx::query(&format!(
         "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow, ugc,
@@ -261,7 +280,7 @@ async fn insert_copy_staging(connection: &mut PgConnection, rows: &[LinkRow]) {
 }
 
 /// COPY straight into `links`. It cannot upsert, so a redelivered result would fail on
-/// the unique key: this is the ceiling, not a replacement for the DbWriter's statement.
+/// the unique key. This is the ceiling, not a replacement for the DbWriter's statement.
 async fn insert_copy_direct(connection: &mut PgConnection, rows: &[LinkRow]) {
     let data = copy_text(rows, true);
     let mut tx = connection.begin().await.expect("BEGIN failed");
@@ -336,8 +355,12 @@ fn link_statements(c: &mut Criterion) {
                         match method {
                             Method::MultiRow => insert_multi_row(&mut connection, &link_rows).await,
                             Method::Unnest => insert_unnest(&mut connection, &link_rows).await,
-                            Method::CopyStaging => insert_copy_staging(&mut connection, &link_rows).await,
-                            Method::CopyDirect => insert_copy_direct(&mut connection, &link_rows).await,
+                            Method::CopyStaging => {
+                                insert_copy_staging(&mut connection, &link_rows).await
+                            }
+                            Method::CopyDirect => {
+                                insert_copy_direct(&mut connection, &link_rows).await
+                            }
                         }
                     });
                     elapsed += started.elapsed();
@@ -349,8 +372,14 @@ fn link_statements(c: &mut Criterion) {
     group.finish();
 }
 
-/// Results of real pages whose source URLs are new rows, so every link is a fresh row.
-async fn fresh_results(pool: &PgPool, pages: &[support::Page], extractor: &Extractor, batch: u64) -> Vec<CrawlResult> {
+/// Insert new source URLs and build results of real pages from them, so that every link
+/// of the batch is a fresh row.
+async fn fresh_results(
+    pool: &PgPool,
+    pages: &[support::Page],
+    extractor: &Extractor,
+    batch: u64,
+) -> Vec<CrawlResult> {
     let site_id: i64 = sqlx::query_scalar("SELECT id FROM sites WHERE host = $1")
         .bind(SITE_HOST)
         .fetch_one(pool)
@@ -405,9 +434,13 @@ fn db_writer(c: &mut Criterion) {
     let runtime = new_runtime();
     let (options, _) = runtime.block_on(create_database());
     let pool = runtime
-        .block_on(PgPoolOptions::new().max_connections(2).connect_with(options))
+        .block_on(
+            PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options),
+        )
         .expect("connecting to the bench database failed");
-    // DB_BATCH_SIZE's default: one transaction holds the results of 500 pages.
+    // DB_BATCH_SIZE's default: one transaction contains the results of 500 pages.
     let pages = support::load(500);
     let extractor = Extractor::new();
     let links: usize = pages
@@ -445,7 +478,10 @@ fn db_writer(c: &mut Criterion) {
                     .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
                     .expect("write_results failed");
                 elapsed += started.elapsed();
-                assert_eq!(stats.links, links as u64, "every link of the batch is stored");
+                assert_eq!(
+                    stats.links, links as u64,
+                    "every link of the batch is stored"
+                );
             }
             elapsed
         })

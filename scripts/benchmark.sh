@@ -16,8 +16,10 @@
 #   SCRAPER_CONCURRENCY, DB_BATCH_SIZE, FRONTIER_MAX_IN_FLIGHT   Open Ahrefs' own settings
 #   OPEN_AHREFS_SCRAPERS        scraper processes (2)
 #   BENCH_BROKERS               the brokers Open Ahrefs runs with, one crawl each, the
-#                               first being the reference of the table ("mock", or
-#                               OPEN_AHREFS_BROKER when set; e.g. "tansu mock")
+#                               first being the reference of the table: "mock",
+#                               "tansu" or "external" (KAFKA_BROKERS). The default is
+#                               "external" when KAFKA_BROKERS is set, else
+#                               OPEN_AHREFS_BROKER or "mock"
 #   BENCH_CRAWLERS              which crawlers run ("ours spider scrapy")
 #   BENCH_NGINX_PORT            nginx port (18100)
 #   BENCH_TIMEOUT               seconds each crawl may take (1800)
@@ -188,7 +190,9 @@ run_ours() {
     psql -d postgres -qc "CREATE DATABASE $BENCH_DATABASE" >&2
     OPEN_AHREFS_BROKER=$broker OPEN_AHREFS_ADMIN_PORT=$ADMIN_PORT "$ROOT/scripts/local-cluster.sh" up
 
-    local processes=(admin broker) i
+    # An external broker has no pid file here, so it is not measured.
+    local processes=(admin) i
+    [ -f "$RUN_DIR/broker.pid" ] && processes+=(broker)
     for i in $(seq "$SCRAPERS"); do processes+=("scraper-$i"); done
     declare -A cpu_before
     local name pid own reaped
@@ -334,10 +338,12 @@ crawl_all() {
 # Print when each Open Ahrefs crawl reached 10, 50, 90, 99 and 100 % of its pages, from
 # the crawl client's progress lines, to tell the bulk of the crawl from its tail.
 print_progress() {
-    local log crawler total
-    for log in "$BENCH_DIR"/ours-*-crawl.log; do
+    case " $CRAWLERS " in *" ours "*) ;; *) return 0 ;; esac
+    local broker log crawler total
+    for broker in $BROKERS; do
+        crawler=ours-$broker
+        log=$BENCH_DIR/$crawler-crawl.log
         [ -e "$log" ] || continue
-        crawler=$(basename "$log" -crawl.log)
         total=$(awk '$1 == "pages" && $2 == "fetched" { print $3 }' "$log")
         [ -n "$total" ] || continue
         awk -v total="$total" -v crawler="$crawler" '

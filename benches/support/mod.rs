@@ -16,8 +16,8 @@ pub struct Page {
     pub html: String,
 }
 
-/// The documentation root: `BENCH_DOCS_DIR`, or `share/doc/rust/html` under the sysroot
-/// that `rustc --print sysroot` names.
+/// Return the documentation root: `BENCH_DOCS_DIR`, or `share/doc/rust/html` under the
+/// sysroot that `rustc --print sysroot` prints.
 pub fn docs_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("BENCH_DOCS_DIR") {
         return PathBuf::from(dir);
@@ -36,7 +36,11 @@ pub fn docs_dir() -> PathBuf {
 pub fn load(default_count: usize) -> Vec<Page> {
     let count = std::env::var("BENCH_CORPUS_PAGES")
         .ok()
-        .map(|value| value.parse().expect("BENCH_CORPUS_PAGES must be a positive integer"))
+        .map(|value| {
+            value
+                .parse()
+                .expect("BENCH_CORPUS_PAGES must be a positive integer")
+        })
         .unwrap_or(default_count);
     let root = docs_dir();
     let mut files = Vec::new();
@@ -55,7 +59,9 @@ pub fn load(default_count: usize) -> Vec<Page> {
         .step_by(step)
         .take(count)
         .map(|path| {
-            let relative = path.strip_prefix(&root).expect("the file is under the root");
+            let relative = path
+                .strip_prefix(&root)
+                .expect("the file is under the root");
             let html = std::fs::read(path)
                 .unwrap_or_else(|e| panic!("reading {} failed: {e}", path.display()));
             Page {
@@ -69,8 +75,8 @@ pub fn load(default_count: usize) -> Vec<Page> {
 }
 
 fn collect_html(dir: &Path, files: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("listing {} failed: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {} failed: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("reading a directory entry failed").path();
         if path.is_dir() {

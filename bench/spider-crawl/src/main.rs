@@ -31,7 +31,7 @@ async fn main() {
         .with_respect_robots_txt(false)
         .with_delay(0)
         // The default maximum depth of 25 stops the crawl long before the deepest pages
-        // of the Rust documentation; 0 means no maximum.
+        // of the Rust documentation. 0 means no maximum.
         .with_depth(max_depth)
         .with_limit(0)
         .with_budget(None)
@@ -42,8 +42,8 @@ async fn main() {
         .with_crawl_timeout(Some(Duration::from_secs(timeout_seconds)))
         .with_return_page_links(true);
 
-    // Broadcast receivers that fall behind lose pages, so the channel is large enough to
-    // hold every page of a crawl that outruns the counter; lost pages are counted apart.
+    // A broadcast receiver that falls behind loses pages. The channel is large enough for
+    // every page of a crawl that outruns the counter, and lost pages are counted apart.
     let mut pages = website.subscribe(65_536);
     let counter = tokio::spawn(async move {
         let mut counts = Counts::default();
@@ -54,7 +54,10 @@ async fn main() {
                     if page.status_code.is_success() {
                         counts.ok += 1;
                     }
-                    counts.links += page.page_links.as_ref().map_or(0, |links| links.len() as u64);
+                    counts.links += page
+                        .page_links
+                        .as_ref()
+                        .map_or(0, |links| links.len() as u64);
                 }
                 Err(RecvError::Lagged(missed)) => counts.missed += missed,
                 Err(RecvError::Closed) => return counts,
