@@ -38,6 +38,18 @@ pub struct KafkaSettings {
     /// Prefix of the consumer group ids (`<prefix>-admin`, `<prefix>-scraper`).
     #[arg(long, env = "KAFKA_GROUP_PREFIX", default_value = "open-ahrefs")]
     pub group_prefix: String,
+
+    /// Longest time, in milliseconds, the broker holds a fetch request of an idle consumer
+    /// (`fetch.wait.max.ms`). Every hop of a crawl (frontier to scraper, scraper to admin)
+    /// may wait this long, so it is far below librdkafka's 500 ms default; the cost is
+    /// more fetch requests from idle consumers.
+    #[arg(long, env = "KAFKA_FETCH_WAIT_MS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub fetch_wait_ms: u32,
+
+    /// How often librdkafka reports the statistics behind the Kafka lag and traffic
+    /// metrics, in milliseconds. Each report is a JSON document parsed by the process.
+    #[arg(long, env = "KAFKA_STATISTICS_INTERVAL_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u32).range(1_000..=3_600_000))]
+    pub statistics_interval_ms: u32,
 }
 
 /// How URLs are normalized, shared by both roles so that they agree on identities.

@@ -4,6 +4,8 @@
 //! other version instead of guessing, so a rolling upgrade that changes the schema must
 //! bump [`SCHEMA_VERSION`]. This module depends on nothing else in the crate.
 
+mod outcome;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +57,10 @@ pub struct CrawlResult {
 }
 
 /// An HTTP response, the reason none was received, or the reason none was requested.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// On the wire it is an object whose `kind` field names the variant, beside the variant's
+/// own fields. Deserialization is written by hand in [`outcome`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FetchOutcome {
     Response(PageResponse),
@@ -262,27 +267,50 @@ impl DecodeError {
     }
 }
 
-/// Decode a message, checking the size limit and the schema version before the fields,
-/// so that a message from a newer producer is reported as such and not as a missing field.
-pub fn decode<T: serde::de::DeserializeOwned>(payload: Option<&[u8]>, max_bytes: usize) -> Result<T, DecodeError> {
+/// A message that carries the schema version it was written with.
+pub trait Versioned: serde::de::DeserializeOwned {
+    fn schema_version(&self) -> u32;
+}
+
+impl Versioned for CrawlRequest {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl Versioned for CrawlResult {
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+/// Decode a message after checking the size limit. A message of another schema version
+/// is reported as such, even when its fields do not match this build's, so that a
+/// message from a newer producer is not mistaken for a malformed one.
+pub fn decode<T: Versioned>(payload: Option<&[u8]>, max_bytes: usize) -> Result<T, DecodeError> {
     let bytes = payload.filter(|b| !b.is_empty()).ok_or(DecodeError::Empty)?;
     if bytes.len() > max_bytes {
         return Err(DecodeError::TooLarge { size: bytes.len(), limit: max_bytes });
     }
 
+    // One parse on the path every valid message takes; the version is read on its own
+    // only to explain a failure.
+    let fields_error = match serde_json::from_slice::<T>(bytes) {
+        Ok(message) if message.schema_version() == SCHEMA_VERSION => return Ok(message),
+        Ok(message) => return Err(DecodeError::UnsupportedVersion { found: message.schema_version().into() }),
+        Err(error) => error,
+    };
+
     #[derive(Deserialize)]
-    struct Versioned {
+    struct VersionOnly {
         schema_version: Option<u64>,
     }
-    let versioned: Versioned = serde_json::from_slice(bytes)?;
-    match versioned.schema_version {
-        None => return Err(DecodeError::MissingVersion),
-        Some(v) if v != u64::from(SCHEMA_VERSION) => return Err(DecodeError::UnsupportedVersion { found: v }),
-        Some(_) => {}
+    let version: VersionOnly = serde_json::from_slice(bytes)?;
+    match version.schema_version {
+        None => Err(DecodeError::MissingVersion),
+        Some(found) if found != u64::from(SCHEMA_VERSION) => Err(DecodeError::UnsupportedVersion { found }),
+        Some(_) => Err(DecodeError::Fields(fields_error)),
     }
-
-    // The first parse has checked the syntax, so what fails now is the fields.
-    serde_json::from_slice(bytes).map_err(DecodeError::Fields)
 }
 
 #[cfg(test)]

@@ -35,11 +35,36 @@ pub struct Frontier {
     sink: Addr<ResultSink>,
     settings: FrontierSettings,
     busy: bool,
+    /// The tick requested while one was running; it runs as soon as that one ends.
+    queued: Option<TickKind>,
 }
 
 impl Frontier {
     pub fn new(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Self {
-        Self { pool, sink, settings, busy: false }
+        Self { pool, sink, settings, busy: false, queued: None }
+    }
+
+    /// Run a tick now, or after the running one: ticks never overlap, and requests that
+    /// arrive meanwhile merge into one, a full tick if any of them was full.
+    fn request_tick(&mut self, ctx: &mut Context<Self>, kind: TickKind) {
+        if self.busy {
+            self.queued = Some(match self.queued {
+                Some(TickKind::Full) => TickKind::Full,
+                _ => kind,
+            });
+            return;
+        }
+        self.busy = true;
+        let step = tick(self.pool.clone(), self.sink.clone(), self.settings.clone(), kind);
+        ctx.spawn(step.into_actor(self).map(|outcome, frontier, ctx| {
+            frontier.busy = false;
+            if let Err(error) = outcome {
+                FrontierFailed { error: &error }.emit();
+            }
+            if let Some(kind) = frontier.queued.take() {
+                frontier.request_tick(ctx, kind);
+            }
+        }));
     }
 }
 
@@ -59,20 +84,22 @@ impl Actor for Frontier {
                 .into_actor(frontier),
             );
         });
-        ctx.run_interval(self.settings.interval, |frontier, ctx| {
-            // A tick that takes longer than the interval is not overlapped by the next.
-            if frontier.busy {
-                return;
-            }
-            frontier.busy = true;
-            let step = tick(frontier.pool.clone(), frontier.sink.clone(), frontier.settings.clone());
-            ctx.spawn(step.into_actor(frontier).map(|outcome, frontier, _| {
-                frontier.busy = false;
-                if let Err(error) = outcome {
-                    FrontierFailed { error: &error }.emit();
-                }
-            }));
-        });
+        ctx.run_interval(self.settings.interval, |frontier, ctx| frontier.request_tick(ctx, TickKind::Full));
+    }
+}
+
+/// New URLs are pending or leased URLs were answered: tick now instead of at the next
+/// interval. Sent by the DbWriter after each commit, because on a chain of pages that
+/// each link only to the next, the interval would add to every hop.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+impl Handler<Wake> for Frontier {
+    type Result = ();
+
+    fn handle(&mut self, _msg: Wake, ctx: &mut Self::Context) {
+        self.request_tick(ctx, TickKind::LeaseOnly);
     }
 }
 
@@ -89,13 +116,22 @@ impl Handler<StopFrontier> for Frontier {
     }
 }
 
-async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) -> Result<(), sqlx::Error> {
+/// What a tick does: the interval's full round, or only the leasing after a [`Wake`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TickKind {
+    Full,
+    LeaseOnly,
+}
+
+async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings, kind: TickKind) -> Result<(), sqlx::Error> {
     let started = Instant::now();
-    let expired = queries::expire_leases(&pool).await?;
-    if expired > 0 {
-        LeasesExpired { count: expired }.emit();
+    if kind == TickKind::Full {
+        let expired = queries::expire_leases(&pool).await?;
+        if expired > 0 {
+            LeasesExpired { count: expired }.emit();
+        }
+        queries::schedule_revisits(&pool).await?;
     }
-    queries::schedule_revisits(&pool).await?;
 
     let room = (settings.max_in_flight - queries::in_flight(&pool).await?).min(MAX_LEASE_PER_TICK);
     if room > 0 {
@@ -105,8 +141,10 @@ async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings) 
         }
     }
 
-    for (id, host) in queries::update_site_completion(&pool).await? {
-        SiteDone { id, host: &host }.emit();
+    if kind == TickKind::Full {
+        for (id, host) in queries::update_site_completion(&pool).await? {
+            SiteDone { id, host: &host }.emit();
+        }
     }
     ActorWorkDone { actor: ActorName::Frontier, elapsed: started.elapsed() }.emit();
     Ok(())

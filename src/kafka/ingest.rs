@@ -12,14 +12,13 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message as _;
-use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::dead_letter::{DeadLetterQueue, RejectedMessage};
 use super::offsets::OffsetTracker;
 use super::StatsContext;
 use crate::config::KafkaSettings;
-use crate::messages;
+use crate::messages::{self, Versioned};
 use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, IngestInFlight, MessageConsumed, MessageRejected};
 use crate::shutdown::Shutdown;
 
@@ -86,7 +85,7 @@ pub struct Drain {
 struct CommitNow;
 
 /// Consumes a topic for one role and feeds decoded messages of type `T` to its workers.
-pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
+pub struct KafkaIngest<T: Versioned + Send + 'static> {
     consumer: Arc<StreamConsumer<StatsContext>>,
     topic: String,
     workers: Vec<Recipient<Delivery<T>>>,
@@ -101,7 +100,7 @@ pub struct KafkaIngest<T: DeserializeOwned + Send + 'static> {
     shutdown: Shutdown,
 }
 
-impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
+impl<T: Versioned + Send + 'static> KafkaIngest<T> {
     /// Subscribe to `topic` in the consumer group of `role` (`<KAFKA_GROUP_PREFIX>-<role>`).
     ///
     /// Each worker receives the messages of a fixed set of keys (hosts), so that one host's
@@ -126,6 +125,7 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
+            .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
             .set("fetch.max.bytes", (settings.max_message_bytes * 2).to_string())
             .set("max.partition.fetch.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
             .create_with_context(context)
@@ -148,7 +148,7 @@ impl<T: DeserializeOwned + Send + 'static> KafkaIngest<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
+impl<T: Versioned + Send + 'static> Actor for KafkaIngest<T> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
@@ -168,7 +168,7 @@ impl<T: DeserializeOwned + Send + 'static> Actor for KafkaIngest<T> {
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Handler<Dispatched> for KafkaIngest<T> {
+impl<T: Versioned + Send + 'static> Handler<Dispatched> for KafkaIngest<T> {
     type Result = ();
 
     fn handle(&mut self, msg: Dispatched, _ctx: &mut Self::Context) {
@@ -178,7 +178,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Dispatched> for KafkaIngest<T
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Handler<Processed> for KafkaIngest<T> {
+impl<T: Versioned + Send + 'static> Handler<Processed> for KafkaIngest<T> {
     type Result = ();
 
     fn handle(&mut self, msg: Processed, _ctx: &mut Self::Context) {
@@ -196,7 +196,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Processed> for KafkaIngest<T>
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Handler<CommitNow> for KafkaIngest<T> {
+impl<T: Versioned + Send + 'static> Handler<CommitNow> for KafkaIngest<T> {
     type Result = ();
 
     fn handle(&mut self, _msg: CommitNow, _ctx: &mut Self::Context) {
@@ -212,7 +212,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<CommitNow> for KafkaIngest<T>
     }
 }
 
-impl<T: DeserializeOwned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
+impl<T: Versioned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) -> Self::Result {
@@ -237,7 +237,7 @@ impl<T: DeserializeOwned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
 }
 
 /// The task that takes messages from the consumer, as fast as slots free up.
-struct ConsumeLoop<T: DeserializeOwned + Send + 'static> {
+struct ConsumeLoop<T: Versioned + Send + 'static> {
     consumer: Arc<StreamConsumer<StatsContext>>,
     topic: String,
     ingest: Addr<KafkaIngest<T>>,
@@ -249,7 +249,7 @@ struct ConsumeLoop<T: DeserializeOwned + Send + 'static> {
     shutdown: Shutdown,
 }
 
-impl<T: DeserializeOwned + Send + 'static> ConsumeLoop<T> {
+impl<T: Versioned + Send + 'static> ConsumeLoop<T> {
     async fn run(mut self) {
         let mut backoff = Duration::from_millis(100);
         loop {

@@ -39,7 +39,7 @@ pub fn client_config(settings: &KafkaSettings) -> ClientConfig {
         .set("message.max.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "10000")
-        .set("statistics.interval.ms", stats::STATISTICS_INTERVAL_MS);
+        .set("statistics.interval.ms", settings.statistics_interval_ms.to_string());
     config
 }
 

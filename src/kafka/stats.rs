@@ -10,9 +10,6 @@ use rdkafka::TopicPartitionList;
 
 use crate::metrics::KafkaClientStatistics;
 
-/// How often librdkafka reports statistics, in milliseconds.
-pub const STATISTICS_INTERVAL_MS: &str = "5000";
-
 /// The client context of every consumer and producer of this crate.
 pub struct StatsContext {
     /// The client's name in metric labels, such as `admin-consumer`.
