@@ -50,6 +50,11 @@ SCRAPY_VERSION=2.19.0
 export SCRAPER_CONCURRENCY=${SCRAPER_CONCURRENCY:-64}
 export DB_BATCH_SIZE=${DB_BATCH_SIZE:-500}
 export FRONTIER_MAX_IN_FLIGHT=${FRONTIER_MAX_IN_FLIGHT:-2000}
+# Politeness off, as for the other crawlers: no delay between two requests to the host,
+# robots.txt not read, and the whole window of URLs in flight open to the one site.
+export CRAWL_DELAY_MS=0 RESPECT_ROBOTS=false
+export HOST_CONCURRENCY=$SCRAPER_CONCURRENCY
+export FRONTIER_MAX_IN_FLIGHT_PER_SITE=$FRONTIER_MAX_IN_FLIGHT
 CONCURRENCY=$((SCRAPER_CONCURRENCY * SCRAPERS))
 BENCH_DATABASE=open_ahrefs_bench
 CLOCK_TICKS=$(getconf CLK_TCK)
@@ -300,7 +305,7 @@ describe_machine() {
     case " $BROKERS " in
         *" tansu "*) echo "tansu:       $(PATH=$HOME/.cargo/bin:$PATH tansu --version 2>&1 | head -n 1)" ;;
     esac
-    echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT=$FRONTIER_MAX_IN_FLIGHT, others at concurrency $CONCURRENCY"
+    echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT(_PER_SITE)=$FRONTIER_MAX_IN_FLIGHT CRAWL_DELAY_MS=0 HOST_CONCURRENCY=$HOST_CONCURRENCY RESPECT_ROBOTS=false, others at concurrency $CONCURRENCY"
 }
 
 cleanup() {

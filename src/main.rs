@@ -1,5 +1,6 @@
 //! The `open-ahrefs` command line: parses settings and starts one role.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use open_ahrefs::{admin, client, config, db, dev_broker, logging, scraper, shutdown};
 
@@ -56,23 +57,32 @@ async fn main() {
         log::debug!("a rustls crypto provider was already installed");
     }
 
-    let outcome = match shutdown::TerminationSignals::install() {
-        Err(error) => Err(anyhow::Error::new(error).context("installing the SIGTERM and SIGINT handlers")),
-        Ok(signals) => match cli.command {
-            Command::Admin(settings) => admin::run(settings, signals).await,
-            Command::Scraper(settings) => scraper::run(settings, signals).await,
-            Command::Migrate(settings) => migrate(settings).await,
-            Command::Crawl(args) => client::crawl(args).await,
-            Command::Backlinks(args) => client::backlinks(args).await,
-            Command::Audit(args) => client::audit(args).await,
-            Command::Rank(settings) => rank(settings).await,
-            Command::DevBroker(args) => dev_broker::run(args, signals).await,
-        },
+    // Only the long-running roles drain on SIGTERM; the other commands keep the default
+    // handling, so that SIGTERM or Ctrl-C ends them at once.
+    let outcome = match cli.command {
+        Command::Admin(settings) => with_signals(|signals| admin::run(settings, signals)).await,
+        Command::Scraper(settings) => with_signals(|signals| scraper::run(settings, signals)).await,
+        Command::DevBroker(args) => with_signals(|signals| dev_broker::run(args, signals)).await,
+        Command::Migrate(settings) => migrate(settings).await,
+        Command::Crawl(args) => client::crawl(args).await,
+        Command::Backlinks(args) => client::backlinks(args).await,
+        Command::Audit(args) => client::audit(args).await,
+        Command::Rank(settings) => rank(settings).await,
     };
     if let Err(error) = outcome {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
+}
+
+/// Run a long-running role with the SIGTERM and SIGINT handlers it drains on.
+async fn with_signals<F, R>(role: F) -> anyhow::Result<()>
+where
+    F: FnOnce(shutdown::TerminationSignals) -> R,
+    R: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let signals = shutdown::TerminationSignals::install().context("installing the SIGTERM and SIGINT handlers")?;
+    role(signals).await
 }
 
 async fn rank(settings: config::DatabaseSettings) -> anyhow::Result<()> {

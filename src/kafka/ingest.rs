@@ -126,6 +126,7 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("fetch.wait.max.ms", settings.fetch_wait_ms.to_string())
+            .set("queued.max.messages.kbytes", prefetch_kib(settings.max_message_bytes as usize).to_string())
             .set("fetch.max.bytes", (settings.max_message_bytes * 2).to_string())
             .set("max.partition.fetch.bytes", (settings.max_message_bytes + 64 * 1024).to_string())
             .create_with_context(context)
@@ -334,10 +335,18 @@ impl<T: Versioned + Send + 'static> ConsumeLoop<T> {
     }
 }
 
-/// The KiB of payload one KafkaIngest keeps in flight: eight messages of the maximum size
-/// (64 MiB with the default KAFKA_MAX_MESSAGE_BYTES).
+/// The KiB of payload one KafkaIngest keeps in flight: four messages of the maximum size
+/// (32 MiB with the default KAFKA_MAX_MESSAGE_BYTES). Decoded messages take more memory
+/// than their JSON, so the resident size of this work is a multiple of the budget.
 fn byte_budget_kib(max_message_bytes: usize) -> usize {
-    8 * max_message_bytes / 1024
+    4 * max_message_bytes / 1024
+}
+
+/// The KiB librdkafka may prefetch ahead of the consumer: two messages of the maximum
+/// size (16 MiB with the default KAFKA_MAX_MESSAGE_BYTES), against librdkafka's default
+/// of 64 MiB, which adds to every process's memory while the consumer is held back.
+fn prefetch_kib(max_message_bytes: usize) -> usize {
+    2 * max_message_bytes / 1024
 }
 
 fn worker_index(key: &str, workers: usize) -> usize {
