@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use sqlx::PgPool;
 
+use super::frontier::{Frontier, Wake};
 use crate::db::{self, write::BatchStats, write::WritePolicy};
 use crate::kafka::Delivery;
 use crate::messages::CrawlResult;
@@ -18,11 +19,19 @@ pub struct DbWriter {
     batch_size: usize,
     batch_interval: Duration,
     policy: WritePolicy,
+    /// Woken after each commit, which may have added pending URLs and answered leased ones.
+    frontier: Addr<Frontier>,
 }
 
 impl DbWriter {
-    pub fn new(pool: PgPool, batch_size: usize, batch_interval: Duration, policy: WritePolicy) -> Self {
-        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy }
+    pub fn new(
+        pool: PgPool,
+        batch_size: usize,
+        batch_interval: Duration,
+        policy: WritePolicy,
+        frontier: Addr<Frontier>,
+    ) -> Self {
+        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy, frontier }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is
@@ -35,10 +44,14 @@ impl DbWriter {
         let batch = std::mem::take(&mut self.buffer);
         let pool = self.pool.clone();
         let policy = self.policy.clone();
+        let frontier = self.frontier.clone();
         ctx.wait(
             async move {
                 let started = Instant::now();
                 write_until_durable(&pool, &batch, &policy).await;
+                // One Wake per commit, and the Frontier merges the ones that arrive during
+                // a tick, so this unchecked send cannot pile up.
+                frontier.do_send(Wake);
                 ActorWorkDone { actor: ActorName::DbWriter, elapsed: started.elapsed() }.emit();
                 ActorMessages { actor: ActorName::DbWriter, direction: "out", count: batch.len() as u64 }.emit();
                 for delivery in batch {

@@ -131,6 +131,7 @@ impl Supervisor {
                     max_repeated_segments: settings.limits.max_repeated_segments,
                 },
             },
+            frontier.clone(),
         )
         .start();
 
