@@ -10,6 +10,7 @@ use actix::prelude::*;
 use awc::error::{ConnectError, PayloadError, SendRequestError};
 use awc::http::header;
 use chrono::Utc;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use super::politeness::{Politeness, PolitenessSettings};
@@ -49,6 +50,10 @@ pub struct FetchSettings {
     pub robots_retry_secs: u32,
     pub politeness: PolitenessSettings,
     pub url_policy: crate::url::UrlPolicy,
+    /// Parses that may run at once, shared by every worker of the process: one per
+    /// FetchWorker thread. A parsed page's tree is many times the size of its body, so a
+    /// parse that waits for a core should not hold its tree yet.
+    pub parse_slots: Arc<Semaphore>,
 }
 
 impl FetchSettings {
@@ -70,6 +75,7 @@ impl FetchSettings {
                 max_delay: Duration::from_secs(politeness.max_crawl_delay_seconds),
             },
             url_policy: settings.urls.policy(),
+            parse_slots: Arc::new(Semaphore::new(settings.worker_threads())),
         }
     }
 }
@@ -325,12 +331,12 @@ impl WorkerState {
         let content_type = page.content_type.clone();
         match kind {
             UrlKind::Sitemap => {
-                let sitemap = parse_off_thread(move || read_sitemap(&body)).await?;
+                let sitemap = parse_off_thread(&self.settings.parse_slots, move || read_sitemap(&body)).await?;
                 page.sitemap = Some(sitemap);
             }
             UrlKind::Page if is_html(content_type.as_deref(), &body) => {
                 let (extractor, url, content_type) = (self.extractor.clone(), page_url.clone(), content_type.clone());
-                let extracted = parse_off_thread(move || {
+                let extracted = parse_off_thread(&self.settings.parse_slots, move || {
                     let (html, _encoding) = charset::decode_html(&body, content_type.as_deref());
                     extractor.extract(&url, &html)
                 })
@@ -359,9 +365,15 @@ impl WorkerState {
     }
 }
 
-/// Run a parse on tokio's blocking threads, because a large body takes seconds of CPU
-/// and the worker's thread must keep serving the other fetches and their timeouts.
-async fn parse_off_thread<T: Send + 'static>(parse: impl FnOnce() -> T + Send + 'static) -> Result<T, FetchFailure> {
+/// Run a parse on tokio's blocking threads once a parse slot is free, because a large
+/// body takes seconds of CPU and the worker's thread must keep serving the other fetches
+/// and their timeouts.
+async fn parse_off_thread<T: Send + 'static>(
+    slots: &Arc<Semaphore>,
+    parse: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, FetchFailure> {
+    // The semaphore is never closed, so acquiring cannot fail.
+    let Ok(_slot) = slots.acquire().await else { unreachable!("the parse semaphore is never closed") };
     tokio::task::spawn_blocking(parse).await.map_err(|error| {
         log::error!("parsing a response body failed: {error}");
         FetchFailure {
