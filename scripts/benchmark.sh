@@ -352,10 +352,11 @@ print_progress() {
         total=$(awk '$1 == "pages" && $2 == "fetched" { print $3 }' "$log")
         [ -n "$total" ] || continue
         awk -v total="$total" -v crawler="$crawler" '
-            $2 == "fetched" {
-                seconds = $1; sub(/s$/, "", seconds)
+            # A progress line: [bar]  <seconds>s  fetched <count>  frontier ...
+            /^\[/ && $3 == "fetched" {
+                seconds = $2; sub(/s$/, "", seconds)
                 for (i = 1; i <= 5; i++) {
-                    if (!(i in reached) && $3 >= total * share[i]) { reached[i] = seconds }
+                    if (!(i in reached) && $4 >= total * share[i]) { reached[i] = seconds }
                 }
             }
             BEGIN { split("0.1 0.5 0.9 0.99 1", share, " ") }
