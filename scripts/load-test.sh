@@ -4,6 +4,7 @@
 # request failed (a socket error or a status other than 2xx).
 #
 #   scripts/load-test.sh            DURATION=15s CONNECTIONS=16 THREADS=2 by default
+#   DURATION=4s scripts/load-test.sh  the short run of scripts/test.sh (about a minute)
 #
 # It starts the local cluster of scripts/local-cluster.sh (OPEN_AHREFS_PROFILE=debug uses
 # the debug build, which is faster to build and slower to run) and stops it at the end.
