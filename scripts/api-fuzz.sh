@@ -55,6 +55,9 @@ curl -sf -o /dev/null "$API/readyz" || die "the admin did not become ready; see 
 
 report=$STATE_DIR/schemathesis-report
 log "fuzzing $API/api/openapi.json, $MAX_EXAMPLES examples per operation; report in $report"
+# schemathesis keeps a cache in .schemathesis/ of its working folder, which is the state
+# folder here and not the checkout.
+cd "$STATE_DIR"
 # not_a_server_error fails on any 5xx; the conformance checks fail on responses that the
 # document does not describe. The run exits non-zero on any failure.
 # NOTE: with --workers 2 on CPython 3.11.7, schemathesis 4.32.5 stopped on two operations
