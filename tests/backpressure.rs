@@ -25,10 +25,10 @@ const LOCK_SECONDS: u64 = 30;
 /// results in flight.
 const DB_BATCH_SIZE: u64 = 100;
 
-// NOTE: librdkafka prefetches up to queued.max.messages.kbytes (64 MiB by default in
-// librdkafka 2.12.1) into the admin, more than all of this site's results during the lock.
-// The memory bound therefore catches growth in the admin's own code, and the count of
-// results taken in checks that the consumer stops.
+// NOTE: librdkafka prefetches results into the admin up to queued.max.messages.kbytes,
+// which is megabytes (librdkafka 2.12.1's default is 64 MiB), more than all of this site's
+// results during the lock. The memory bound therefore catches growth in the admin's own
+// code, and the count of results taken in checks that the consumer stops.
 /// The maximum growth of the admin's resident memory while the lock is held. The results in
 /// flight are bounded by KafkaIngest's 2 × DB_BATCH_SIZE slots and librdkafka's fetch
 /// queue; a result of this site is about 3 KB. The growth measured with the debug build on
