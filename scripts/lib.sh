@@ -117,8 +117,8 @@ wait_for_port() {
 }
 
 # Install tansu, a Kafka-compatible broker, with its in-memory and SQLite storage engines,
-# and export OPEN_AHREFS_TANSU_BIN. The SQLite engine keeps topics, offsets and consumer
-# groups in a file, which the fault tests need to restart the broker. The build takes
+# and export OPEN_AHREFS_TANSU_BIN. The tests use only the in-memory engine, but the
+# SQLite engine stays in the build so that existing installs are reused. The build takes
 # about 25 minutes on two cores, so it goes to a folder outside the checkout
 # (OPEN_AHREFS_TANSU_ROOT) that later runs and other checkouts reuse.
 TANSU_VERSION=0.6.0

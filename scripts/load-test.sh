@@ -4,6 +4,7 @@
 # request failed (a socket error or a status other than 2xx).
 #
 #   scripts/load-test.sh            DURATION=15s CONNECTIONS=16 THREADS=2 by default
+#   DURATION=4s scripts/load-test.sh  the short run of scripts/test.sh (about a minute)
 #
 # It starts the local cluster of scripts/local-cluster.sh (OPEN_AHREFS_PROFILE=debug uses
 # the debug build, which is faster to build and slower to run) and stops it at the end.
@@ -39,8 +40,18 @@ wait_for_port 127.0.0.1 "$BOOK_PORT" "the book server"
 
 # The default politeness (one request a second to a host) keeps the crawl of the book's
 # 137 URLs going for about two minutes, which covers the whole load test.
-site=$(curl -sf -X POST "$API/api/v1/sites" -H 'Content-Type: application/json' \
-    -d "{\"url\": \"http://127.0.0.1:$BOOK_PORT/index.html\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+# A site kept in the database from an earlier run is rejected with 409 and its id, and
+# is crawled again.
+created=$(curl -s -o "$RUN_DIR/load-test-site.json" -w '%{http_code}' -X POST "$API/api/v1/sites" \
+    -H 'Content-Type: application/json' -d "{\"url\": \"http://127.0.0.1:$BOOK_PORT/index.html\"}") || true
+case $created in
+    201 | 409) ;;
+    *) die "adding the book site failed with HTTP status $created: $(cat "$RUN_DIR/load-test-site.json" 2>/dev/null)" ;;
+esac
+site=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$RUN_DIR/load-test-site.json")
+if [ "$created" = 409 ]; then
+    curl -sf -o /dev/null -X POST "$API/api/v1/sites/$site/recrawl" || die "recrawling site $site failed"
+fi
 log "crawling site $site while the load test runs"
 sleep 5
 

@@ -1,11 +1,12 @@
 //! Backpressure: while the DbWriter cannot write (another session holds an exclusive lock
-//! on `pages`), the admin must stop taking results in instead of buffering them, so its
-//! memory stays flat, and the crawl must complete once the lock is gone.
+//! on `pages`) and the scrapers keep publishing results, the admin must stop taking results
+//! from Kafka instead of buffering them, so its memory stays flat, and the crawl must
+//! complete with every result once the lock is gone.
 
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,14 @@ const LINKS_PER_PAGE: usize = 20;
 /// How long the lock on `pages` is held.
 const LOCK_SECONDS: u64 = 30;
 
+/// Rows a batch of the DbWriter takes; KafkaIngest of the admin keeps at most twice as many
+/// results in flight.
+const DB_BATCH_SIZE: u64 = 100;
+
+// NOTE: librdkafka prefetches results into the admin up to queued.max.messages.kbytes,
+// which is megabytes (librdkafka 2.12.1's default is 64 MiB), more than all of this site's
+// results during the lock. The memory bound therefore catches growth in the admin's own
+// code, and the count of results taken in checks that the consumer stops.
 /// The maximum growth of the admin's resident memory while the lock is held. The results in
 /// flight are bounded by KafkaIngest's 2 × DB_BATCH_SIZE slots and librdkafka's fetch
 /// queue; a result of this site is about 3 KB. The growth measured with the debug build on
@@ -42,13 +51,30 @@ fn generated_site() -> HashMap<String, Canned> {
     routes
 }
 
-fn pages_written(cluster: &Cluster) -> u64 {
-    let metrics = ureq::get(&format!("{}/metrics", cluster.api)).call().unwrap().into_string().unwrap();
+/// Read the Prometheus sample `series` (name and labels) at `url`, 0 when absent.
+fn metric(url: &str, series: &str) -> u64 {
+    let metrics = ureq::get(url).call().unwrap().into_string().unwrap();
     metrics
         .lines()
-        .find(|line| line.starts_with("open_ahrefs_db_rows_written_total{table=\"pages\"}"))
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
         .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .unwrap_or(0.0) as u64
+}
+
+fn pages_written(cluster: &Cluster) -> u64 {
+    metric(&format!("{}/metrics", cluster.api), "open_ahrefs_db_rows_written_total{table=\"pages\"}")
+}
+
+/// Count the results the admin's consume loop has taken from Kafka and handed to its workers.
+fn results_consumed(cluster: &Cluster) -> u64 {
+    let series = format!("open_ahrefs_kafka_messages_consumed_total{{topic=\"{}\"}}", cluster.topic_res);
+    metric(&format!("{}/metrics", cluster.api), &series)
+}
+
+/// Count the results the scrapers have published and the broker has acknowledged.
+fn results_published(cluster: &Cluster) -> u64 {
+    let series = format!("open_ahrefs_kafka_messages_produced_total{{topic=\"{}\"}}", cluster.topic_res);
+    cluster.scraper_metrics.iter().map(|url| metric(url, &series)).sum()
 }
 
 #[test]
@@ -61,7 +87,7 @@ fn admin_memory_flat_while_database_locked() {
             ("FRONTIER_MAX_IN_FLIGHT_PER_SITE", "1000"),
             ("HOST_CONCURRENCY", "8"),
             ("LEASE_SECONDS", "300"),
-            ("DB_BATCH_SIZE", "100"),
+            ("DB_BATCH_SIZE", &DB_BATCH_SIZE.to_string()),
         ],
     );
     let admin = cluster.admin_pid().unwrap();
@@ -73,12 +99,16 @@ fn admin_memory_flat_while_database_locked() {
     }
 
     let sql = format!("BEGIN; LOCK TABLE pages IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({LOCK_SECONDS}); COMMIT;");
-    let mut lock =
-        Command::new("psql").args([&cluster.database_url, "-v", "ON_ERROR_STOP=1", "-qc", &sql]).spawn().unwrap();
+    let mut lock = Command::new("psql")
+        .args([&cluster.database_url, "-v", "ON_ERROR_STOP=1", "-qc", &sql])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     // Let the lock be taken and the batch in progress be committed or blocked.
     thread::sleep(Duration::from_secs(2));
     let written_before = pages_written(&cluster);
-    let requests_before = server.request_count();
+    let consumed_before = results_consumed(&cluster);
+    let published_before = results_published(&cluster);
 
     let mut samples = Vec::new();
     for _ in 0..LOCK_SECONDS - 4 {
@@ -86,15 +116,29 @@ fn admin_memory_flat_while_database_locked() {
         thread::sleep(Duration::from_secs(1));
     }
     let written_during = pages_written(&cluster) - written_before;
-    let requests_during = server.request_count() - requests_before;
+    let consumed_during = results_consumed(&cluster) - consumed_before;
+    let published_during = results_published(&cluster) - published_before;
     assert!(lock.wait().unwrap().success(), "the psql session holding the lock failed");
 
     println!("admin RSS (MiB) each second while pages was locked: {samples:?}");
-    println!("pages written while locked: {written_during}; fetches while locked: {requests_during}");
+    println!(
+        "while locked: {written_during} pages written, {published_during} results published by the scrapers, \
+         {consumed_during} taken in by the admin"
+    );
     let first = samples[0];
     let peak = *samples.iter().max().unwrap();
     assert_eq!(written_during, 0, "the lock did not hold the DbWriter back");
-    assert!(requests_during > 0, "no result arrived while the lock was held, so nothing was tested");
+    assert!(
+        published_during > 2 * DB_BATCH_SIZE,
+        "only {published_during} results arrived while the lock was held, too few to fill the admin's \
+         {} slots, so nothing was tested",
+        2 * DB_BATCH_SIZE
+    );
+    assert!(
+        consumed_during <= 2 * DB_BATCH_SIZE,
+        "the admin took in {consumed_during} results while it could not write, more than its {} slots",
+        2 * DB_BATCH_SIZE
+    );
     assert!(
         peak - first < MAX_GROWTH_MIB,
         "admin RSS grew by {} MiB while the database was locked: {samples:?}",

@@ -272,7 +272,10 @@ impl<T: Versioned + Send + 'static> ConsumeLoop<T> {
                 Err(e) => {
                     log::warn!("consuming {} failed, retrying in {backoff:?}: {e}", self.topic);
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    // librdkafka recovers from consumer errors by itself. The errors of an
+                    // outage's failed connection attempts are queued and arrive here after the
+                    // broker is back, so a pause of at most 1 s each drains them in seconds.
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             };
