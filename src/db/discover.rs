@@ -74,9 +74,14 @@ pub async fn record(
     }
     let all: Vec<String> = found.keys().map(|u| clean(u)).collect();
 
-    let known: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)").bind(&all).fetch_all(&mut **tx).await?;
-    let mut ids: HashMap<String, i64> = known.into_iter().map(|(id, url)| (url, id)).collect();
+    let known: Vec<(i64, String, i32)> =
+        sqlx::query_as("SELECT id, url, depth FROM urls WHERE url = ANY($1)").bind(&all).fetch_all(&mut **tx).await?;
+    let shallower: Vec<(i64, i32)> = known
+        .iter()
+        .filter_map(|(id, url, depth)| found.get(url).filter(|c| c.depth < *depth).map(|c| (*id, c.depth)))
+        .collect();
+    lower_depths(tx, shallower, limits.max_depth).await?;
+    let mut ids: HashMap<String, i64> = known.into_iter().map(|(id, url, _)| (url, id)).collect();
 
     let in_sitemap: Vec<i64> =
         found.iter().filter(|(url, c)| c.in_sitemap && ids.contains_key(*url)).map(|(url, _)| ids[url]).collect();
@@ -149,6 +154,43 @@ pub async fn record(
         ids.extend(late.into_iter().map(|(id, url)| (url, id)));
     }
     Ok(Discovered { ids, new_urls: inserted.len() as u64 })
+}
+
+/// Give known URLs the smaller depth of a shorter path found to them, and queue again the
+/// ones skipped for depth that the new depth brings within MAX_DEPTH.
+///
+/// Many fetches run at once, so a URL is often first found through a longer path than its
+/// shortest one. Without this, a long chain of pages reached that way first was cut at
+/// MAX_DEPTH although a shorter path to it existed.
+///
+/// NOTE: the depth of the pages already fetched below such a URL is not lowered, because
+/// that would mean walking the stored link graph; a page skipped for depth down there is
+/// queued again only when a link with a small enough depth reaches it.
+async fn lower_depths(
+    tx: &mut Transaction<'_, Postgres>,
+    shallower: Vec<(i64, i32)>,
+    max_depth: i32,
+) -> Result<(), sqlx::Error> {
+    if shallower.is_empty() {
+        return Ok(());
+    }
+    let (ids, depths): (Vec<i64>, Vec<i32>) = shallower.into_iter().unzip();
+    sqlx::query(
+        "UPDATE urls SET depth = t.depth,
+                state = CASE WHEN requeue THEN 'pending' ELSE state END,
+                state_reason = CASE WHEN requeue THEN NULL ELSE state_reason END,
+                next_fetch_at = CASE WHEN requeue THEN now() ELSE next_fetch_at END
+         FROM (SELECT t.id, t.depth,
+                      u.state = 'skipped' AND u.state_reason = 'max_depth' AND t.depth <= $3 AS requeue
+               FROM UNNEST($1::int8[], $2::int4[]) AS t(id, depth) JOIN urls u ON u.id = t.id) AS t
+         WHERE urls.id = t.id AND t.depth < urls.depth",
+    )
+    .bind(&ids)
+    .bind(&depths)
+    .bind(max_depth)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The columns of the URLs to insert.
