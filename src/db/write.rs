@@ -53,6 +53,7 @@ pub async fn write_results(
     upsert_pages(&mut tx, &results, &known, &discovered.ids).await?;
     stats.links = upsert_links(&mut tx, &results, &discovered.ids).await?;
     mark_lost_links(&mut tx, &results).await?;
+    count_live_links(&mut tx, &results).await?;
     update_states(&mut tx, &results, policy).await?;
 
     tx.commit().await?;
@@ -339,6 +340,26 @@ async fn mark_lost_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlRe
     )
     .bind(&sources)
     .bind(&seen)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Store the live link count of every page whose links the batch wrote, for the site
+/// progress, which sums these counts instead of counting the site's links. Counting the
+/// rows keeps the sum exact when a result arrives twice or after a newer one.
+async fn count_live_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult]) -> Result<(), sqlx::Error> {
+    let sources: Vec<i64> =
+        results.iter().filter(|r| matches!(r.outcome, FetchOutcome::Response(_))).map(|r| r.url_id).collect();
+    if sources.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE pages SET link_count = (
+            SELECT count(*) FROM links WHERE links.source_url_id = pages.url_id AND links.lost_at IS NULL)
+         WHERE pages.url_id = ANY($1)",
+    )
+    .bind(&sources)
     .execute(&mut **tx)
     .await?;
     Ok(())
