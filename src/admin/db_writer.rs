@@ -74,7 +74,7 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
 /// Write a batch, retrying while the database is unreachable. A batch the database
 /// rejects for its data is split, so that one bad result cannot hold back the others.
 async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], policy: &WritePolicy) {
-    let results: Vec<CrawlResult> = batch.iter().map(|d| d.message.clone()).collect();
+    let results: Vec<&CrawlResult> = batch.iter().map(|d| &d.message).collect();
     match write_with_retry(pool, &results, policy).await {
         Ok(()) => {}
         Err(error) if results.len() > 1 => {
@@ -99,7 +99,7 @@ async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], pol
 }
 
 /// Retry transient failures forever with backoff; return the first data error.
-async fn write_with_retry(pool: &PgPool, results: &[CrawlResult], policy: &WritePolicy) -> Result<(), sqlx::Error> {
+async fn write_with_retry(pool: &PgPool, results: &[&CrawlResult], policy: &WritePolicy) -> Result<(), sqlx::Error> {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
