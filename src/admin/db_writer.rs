@@ -1,5 +1,9 @@
 //! DbWriter: collects fetch results into batches and writes each batch in one transaction,
 //! acknowledging the results to KafkaIngest only after the commit.
+//!
+//! A batch is written as soon as the mailbox is empty, so a lone result does not wait for
+//! more. Under load, results queue up in the mailbox while a batch is written, and the next
+//! batch takes all of them, up to the batch size.
 
 use std::time::{Duration, Instant};
 
@@ -18,11 +22,26 @@ pub struct DbWriter {
     batch_size: usize,
     batch_interval: Duration,
     policy: WritePolicy,
+    /// A `FlushWhenIdle` is queued behind the mailbox.
+    idle_flush_queued: bool,
 }
+
+/// Write the buffered results. Sent by the DbWriter to itself with `notify`, which actix
+/// handles only after the mailbox is drained, so it arrives when no result is waiting.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushWhenIdle;
 
 impl DbWriter {
     pub fn new(pool: PgPool, batch_size: usize, batch_interval: Duration, policy: WritePolicy) -> Self {
-        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy }
+        Self {
+            pool,
+            buffer: Vec::with_capacity(batch_size),
+            batch_size,
+            batch_interval,
+            policy,
+            idle_flush_queued: false,
+        }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is
@@ -55,6 +74,8 @@ impl Actor for DbWriter {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.batch_size);
+        // A backstop: FlushWhenIdle already writes every partial batch as soon as the
+        // mailbox is empty, so DB_BATCH_MS no longer delays a result.
         ctx.run_interval(self.batch_interval, |writer, ctx| writer.flush(ctx));
     }
 }
@@ -67,7 +88,19 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
         self.buffer.push(delivery);
         if self.buffer.len() >= self.batch_size {
             self.flush(ctx);
+        } else if !self.idle_flush_queued {
+            self.idle_flush_queued = true;
+            ctx.notify(FlushWhenIdle);
         }
+    }
+}
+
+impl Handler<FlushWhenIdle> for DbWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushWhenIdle, ctx: &mut Self::Context) {
+        self.idle_flush_queued = false;
+        self.flush(ctx);
     }
 }
 
