@@ -26,8 +26,9 @@ pub struct DbWriter {
     idle_flush_queued: bool,
 }
 
-/// Write the buffered results. Sent by the DbWriter to itself with `notify`, which actix
-/// handles only after the mailbox is drained, so it arrives when no result is waiting.
+/// A request to write the buffered results, which the DbWriter sends itself with `notify`.
+/// actix 0.13 polls such messages only after draining the mailbox (`ContextFut::poll`), so
+/// it arrives when no result is waiting.
 #[derive(Message)]
 #[rtype(result = "()")]
 struct FlushWhenIdle;
