@@ -1,7 +1,8 @@
 //! Rows per second into PostgreSQL for the `links` table: a multi-row INSERT, UNNEST
 //! arrays (what `src/db/write.rs` does), COPY into a staging table followed by the same
 //! upsert, and a plain COPY into `links` as the ceiling. The last group runs the
-//! DbWriter's own `write_results` on batches of real pages.
+//! DbWriter's own `write_results` on batches of real pages, first fetched and delivered
+//! twice.
 //!
 //! Needs DATABASE_URL; `scripts/benchmark.sh micro` provides one. The bench drops and
 //! creates the database `open_ahrefs_links_bench` on that server and applies the
@@ -455,19 +456,19 @@ fn db_writer(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(20));
     // One element is one stored link, so criterion's throughput is links per second.
     group.throughput(Throughput::Elements(links as u64));
+    // The admin's defaults, with limits high enough never to skip a URL of the corpus.
+    let policy = open_ahrefs::db::write::WritePolicy {
+        revisit: Duration::from_secs(7 * 86_400),
+        max_retries: 3,
+        limits: open_ahrefs::scope::CrawlLimits {
+            max_pages_per_site: i64::MAX,
+            max_depth: i32::MAX,
+            max_query_variants: i64::MAX,
+            max_repeated_segments: u32::MAX,
+        },
+    };
     let mut batch = 0_u64;
     group.bench_function("write_results_500_pages", |b| {
-        // The admin's defaults, with limits high enough never to skip a URL of the corpus.
-        let policy = open_ahrefs::db::write::WritePolicy {
-            revisit: Duration::from_secs(7 * 86_400),
-            max_retries: 3,
-            limits: open_ahrefs::scope::CrawlLimits {
-                max_pages_per_site: i64::MAX,
-                max_depth: i32::MAX,
-                max_query_variants: i64::MAX,
-                max_repeated_segments: u32::MAX,
-            },
-        };
         b.iter_custom(|iterations| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iterations {
@@ -481,6 +482,30 @@ fn db_writer(c: &mut Criterion) {
                 assert_eq!(
                     stats.links, links as u64,
                     "every link of the batch is stored"
+                );
+            }
+            elapsed
+        })
+    });
+    // A duplicate delivery: the same batch written a second time takes the upsert path
+    // and counts each page's live links again. Only the second write is timed.
+    group.bench_function("redeliver_500_pages", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                batch += 1;
+                let results = runtime.block_on(fresh_results(&pool, &pages, &extractor, batch));
+                runtime
+                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
+                    .expect("write_results failed");
+                let started = Instant::now();
+                let stats = runtime
+                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
+                    .expect("write_results failed on the duplicate delivery");
+                elapsed += started.elapsed();
+                assert_eq!(
+                    stats.links, links as u64,
+                    "every link of the batch is updated"
                 );
             }
             elapsed

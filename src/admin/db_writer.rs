@@ -1,5 +1,9 @@
 //! DbWriter: collects fetch results into batches and writes each batch in one transaction,
 //! acknowledging the results to KafkaIngest only after the commit.
+//!
+//! A batch is written as soon as the mailbox is empty, so a lone result does not wait for
+//! more. Under load, results queue up in the mailbox while a batch is written, and the next
+//! batch takes all of them, up to the batch size.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +25,16 @@ pub struct DbWriter {
     policy: WritePolicy,
     /// Woken after each commit, which may have added pending URLs and answered leased ones.
     frontier: Addr<Frontier>,
+    /// A `FlushWhenIdle` is queued behind the mailbox.
+    idle_flush_queued: bool,
 }
+
+/// A request to write the buffered results, which the DbWriter sends itself with `notify`.
+/// actix 0.13 polls such messages only after draining the mailbox (`ContextFut::poll`), so
+/// it arrives when no result is waiting.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct FlushWhenIdle;
 
 impl DbWriter {
     pub fn new(
@@ -31,7 +44,15 @@ impl DbWriter {
         policy: WritePolicy,
         frontier: Addr<Frontier>,
     ) -> Self {
-        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy, frontier }
+        Self {
+            pool,
+            buffer: Vec::with_capacity(batch_size),
+            batch_size,
+            batch_interval,
+            policy,
+            frontier,
+            idle_flush_queued: false,
+        }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is
@@ -68,6 +89,8 @@ impl Actor for DbWriter {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.batch_size);
+        // A backstop: FlushWhenIdle already writes every partial batch as soon as the
+        // mailbox is empty, so DB_BATCH_MS no longer delays a result.
         ctx.run_interval(self.batch_interval, |writer, ctx| writer.flush(ctx));
     }
 }
@@ -80,14 +103,26 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
         self.buffer.push(delivery);
         if self.buffer.len() >= self.batch_size {
             self.flush(ctx);
+        } else if !self.idle_flush_queued {
+            self.idle_flush_queued = true;
+            ctx.notify(FlushWhenIdle);
         }
+    }
+}
+
+impl Handler<FlushWhenIdle> for DbWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushWhenIdle, ctx: &mut Self::Context) {
+        self.idle_flush_queued = false;
+        self.flush(ctx);
     }
 }
 
 /// Write a batch, retrying while the database is unreachable. A batch the database
 /// rejects for its data is split, so that one bad result cannot hold back the others.
 async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], policy: &WritePolicy) {
-    let results: Vec<CrawlResult> = batch.iter().map(|d| d.message.clone()).collect();
+    let results: Vec<&CrawlResult> = batch.iter().map(|d| &d.message).collect();
     match write_with_retry(pool, &results, policy).await {
         Ok(()) => {}
         Err(error) if results.len() > 1 => {
@@ -112,7 +147,7 @@ async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], pol
 }
 
 /// Retry transient failures forever with backoff; return the first data error.
-async fn write_with_retry(pool: &PgPool, results: &[CrawlResult], policy: &WritePolicy) -> Result<(), sqlx::Error> {
+async fn write_with_retry(pool: &PgPool, results: &[&CrawlResult], policy: &WritePolicy) -> Result<(), sqlx::Error> {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
     loop {

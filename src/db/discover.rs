@@ -1,7 +1,8 @@
 //! Recording the URLs a batch of results discovered: link and redirect targets, sitemap
 //! entries and sitemaps, each with the state the crawl limits give it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use sqlx::{Postgres, Transaction};
 use url::Url;
@@ -18,18 +19,19 @@ struct Candidate {
 }
 
 /// What the insert of discovered URLs produced.
-pub struct Discovered {
-    /// The id of every discovered URL, new or known.
-    pub ids: HashMap<String, i64>,
+pub struct Discovered<'a> {
+    /// The id of every discovered URL, new or known, by its text as stored.
+    pub ids: HashMap<Cow<'a, str>, i64>,
     pub new_urls: u64,
 }
 
-/// Collect every URL the results point at, keeping the smallest depth per URL.
-fn candidates(results: &[&CrawlResult]) -> BTreeMap<String, Candidate> {
-    let mut found: BTreeMap<String, Candidate> = BTreeMap::new();
-    let mut add = |url: &str, kind: UrlKind, depth: i32, in_sitemap: bool| {
+/// Collect every URL the results point at, keeping the smallest depth per URL. The keys
+/// are the URLs as stored, borrowed from the results unless they contained a NUL.
+fn candidates<'a>(results: &[&'a CrawlResult]) -> HashMap<Cow<'a, str>, Candidate> {
+    let mut found: HashMap<Cow<'a, str>, Candidate> = HashMap::new();
+    let mut add = |url: &'a str, kind: UrlKind, depth: i32, in_sitemap: bool| {
         found
-            .entry(url.to_string())
+            .entry(clean(url))
             .and_modify(|c| {
                 c.depth = c.depth.min(depth);
                 c.in_sitemap |= in_sitemap;
@@ -61,30 +63,33 @@ fn candidates(results: &[&CrawlResult]) -> BTreeMap<String, Candidate> {
 }
 
 /// Insert the URLs not seen before and return the ids of all of them.
-pub async fn record(
+pub async fn record<'a>(
     tx: &mut Transaction<'_, Postgres>,
-    results: &[&CrawlResult],
+    results: &[&'a CrawlResult],
     limits: &CrawlLimits,
-) -> Result<Discovered, sqlx::Error> {
-    let mut found = candidates(results);
-    // Sitemap entries are the site owner's word, but still URLs: normalize them like links.
-    found.retain(|url, _| Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")));
+) -> Result<Discovered<'a>, sqlx::Error> {
+    let found = candidates(results);
     if found.is_empty() {
         return Ok(Discovered { ids: HashMap::new(), new_urls: 0 });
     }
-    let all: Vec<String> = found.keys().map(|u| clean(u)).collect();
+    let all: Vec<&str> = found.keys().map(|url| url.as_ref()).collect();
 
     let known: Vec<(i64, String, i32)> =
         sqlx::query_as("SELECT id, url, depth FROM urls WHERE url = ANY($1)").bind(&all).fetch_all(&mut **tx).await?;
-    let shallower: Vec<(i64, i32)> = known
-        .iter()
-        .filter_map(|(id, url, depth)| found.get(url).filter(|c| c.depth < *depth).map(|c| (*id, c.depth)))
-        .collect();
+    let mut ids: HashMap<Cow<'a, str>, i64> = HashMap::with_capacity(found.len());
+    let mut shallower: Vec<(i64, i32)> = Vec::new();
+    for (id, url, depth) in known {
+        if let Some((key, candidate)) = found.get_key_value(url.as_str()) {
+            ids.insert(key.clone(), id);
+            if candidate.depth < depth {
+                shallower.push((id, candidate.depth));
+            }
+        }
+    }
     lower_depths(tx, shallower, limits.max_depth).await?;
-    let mut ids: HashMap<String, i64> = known.into_iter().map(|(id, url, _)| (url, id)).collect();
 
     let in_sitemap: Vec<i64> =
-        found.iter().filter(|(url, c)| c.in_sitemap && ids.contains_key(*url)).map(|(url, _)| ids[url]).collect();
+        found.iter().filter(|(_, c)| c.in_sitemap).filter_map(|(url, _)| ids.get(url).copied()).collect();
     if !in_sitemap.is_empty() {
         sqlx::query("UPDATE urls SET in_sitemap = true WHERE id = ANY($1) AND NOT in_sitemap")
             .bind(&in_sitemap)
@@ -92,10 +97,13 @@ pub async fn record(
             .await?;
     }
 
+    // Only new URLs are parsed: a stored URL is crawlable already. Sitemap entries are the
+    // site owner's word, but still URLs, so they must be http(s) like links.
     let new: Vec<(Url, Candidate)> = found
         .into_iter()
         .filter(|(url, _)| !ids.contains_key(url))
         .filter_map(|(url, candidate)| Url::parse(&url).ok().map(|u| (u, candidate)))
+        .filter(|(url, _)| matches!(url.scheme(), "http" | "https"))
         .collect();
     if new.is_empty() {
         return Ok(Discovered { ids, new_urls: 0 });
@@ -129,7 +137,7 @@ pub async fn record(
 
     let mut added_per_site: HashMap<i64, i64> = HashMap::new();
     for (id, url, site) in &inserted {
-        ids.insert(url.clone(), *id);
+        ids.insert(Cow::Owned(url.clone()), *id);
         if let Some(site) = site {
             *added_per_site.entry(*site).or_default() += 1;
         }
@@ -147,11 +155,11 @@ pub async fn record(
     }
 
     // A URL inserted by a concurrent transaction between the two statements has no id yet.
-    let missing: Vec<String> = rows.url.iter().filter(|u| !ids.contains_key(*u)).cloned().collect();
+    let missing: Vec<&str> = rows.url.iter().map(String::as_str).filter(|u| !ids.contains_key(*u)).collect();
     if !missing.is_empty() {
         let late: Vec<(i64, String)> =
             sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)").bind(&missing).fetch_all(&mut **tx).await?;
-        ids.extend(late.into_iter().map(|(id, url)| (url, id)));
+        ids.extend(late.into_iter().map(|(id, url)| (Cow::Owned(url), id)));
     }
     Ok(Discovered { ids, new_urls: inserted.len() as u64 })
 }
@@ -250,8 +258,8 @@ async fn classify(
                 Err(skip) => ("skipped", Some(skip.as_str())),
             },
         };
-        rows.path_key.push(path_key(&url).map(|k| clean(&k)));
-        rows.url.push(clean(url.as_str()));
+        rows.path_key.push(path_key(&url).map(|k| clean(&k).into_owned()));
+        rows.url.push(clean(url.as_str()).into_owned());
         rows.domain.push(crate::url::registrable_domain(&host));
         rows.host.push(host);
         rows.site_id.push(site);
@@ -267,12 +275,13 @@ async fn classify(
     Ok(rows)
 }
 
-/// PostgreSQL text cannot hold NUL characters, which hostile pages do contain.
-pub fn clean(text: &str) -> String {
+/// PostgreSQL text cannot hold NUL characters, which hostile pages do contain. Borrows the
+/// text unless it contains one.
+pub fn clean(text: &str) -> Cow<'_, str> {
     if text.contains('\0') {
-        text.replace('\0', "")
+        Cow::Owned(text.replace('\0', ""))
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     }
 }
 

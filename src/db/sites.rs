@@ -124,8 +124,8 @@ pub struct ResponseCounts {
     pub error: i64,
 }
 
-// NOTE: these counts scan the site's rows on every call; a site with tens of millions of
-// links would need counters kept up to date by the DbWriter instead.
+// The link count sums `pages.link_count`, one row per fetched page. NOTE: the URL and
+// page counts still scan the site's URL and page rows on every call.
 const PROGRESS_SQL: &str = "
     SELECT s.id, s.host, s.seed_url,
         CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state IN ('pending', 'queued'))
@@ -134,8 +134,7 @@ const PROGRESS_SQL: &str = "
         (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'blocked') AS urls_blocked,
         (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'skipped') AS urls_skipped,
         p.urls_fetched, p.status_2xx, p.status_3xx, p.status_4xx, p.status_5xx, p.error,
-        (SELECT count(*) FROM links l JOIN pages lp ON lp.url_id = l.source_url_id
-          WHERE lp.site_id = s.id AND l.lost_at IS NULL) AS links
+        (SELECT COALESCE(sum(lp.link_count), 0) FROM pages lp WHERE lp.site_id = s.id) AS links
     FROM sites s,
     LATERAL (
         SELECT count(*) AS urls_fetched,

@@ -3,7 +3,10 @@
 //! One batch is one transaction of a handful of multi-row statements built on UNNEST
 //! arrays, whatever the number of results, URLs and links in it. Every statement is an
 //! upsert keyed on natural identities, so writing the same result twice changes nothing.
+//! The one exception is the links of a page fetched for the first time: no row of them
+//! can exist yet, so they are inserted without ON CONFLICT.
 
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -34,25 +37,31 @@ pub struct BatchStats {
 }
 
 /// Write a batch of results in one transaction.
-pub async fn write_results(
+pub async fn write_results<R: Borrow<CrawlResult>>(
     pool: &PgPool,
-    results: &[CrawlResult],
+    results: &[R],
     policy: &WritePolicy,
 ) -> Result<BatchStats, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut stats = BatchStats::default();
 
     let results = latest_per_url(results);
-    let known = known_urls(&mut tx, &results).await?;
+    let known = lock_known_urls(&mut tx, &results).await?;
     let received = results.len();
     let results: Vec<&CrawlResult> = results.into_iter().filter(|r| known.contains_key(&r.url_id)).collect();
     stats.unknown_urls = (received - results.len()) as u64;
 
     let discovered = discover::record(&mut tx, &results, &policy.limits).await?;
     stats.new_urls = discovered.new_urls;
-    upsert_pages(&mut tx, &results, &known, &discovered.ids).await?;
-    stats.links = upsert_links(&mut tx, &results, &discovered.ids).await?;
-    mark_lost_links(&mut tx, &results).await?;
+    let links = LinkBatch::build(&results, &known, &discovered.ids);
+    upsert_pages(&mut tx, &results, &known, &discovered.ids, &links.first_fetch_counts).await?;
+    stats.links = insert_first_fetch_links(&mut tx, &links.first_fetch).await?;
+    stats.links += upsert_links(&mut tx, &links.refetch).await?;
+
+    // Only pages fetched before can have links that this fetch no longer found.
+    let refetched: Vec<&CrawlResult> = results.iter().copied().filter(|r| known[&r.url_id].fetched_before).collect();
+    mark_lost_links(&mut tx, &refetched).await?;
+    count_live_links(&mut tx, &refetched).await?;
     update_states(&mut tx, &results, policy).await?;
 
     tx.commit().await?;
@@ -60,9 +69,9 @@ pub async fn write_results(
 }
 
 /// Keep one result per URL, the latest, because one statement may not upsert a row twice.
-fn latest_per_url(results: &[CrawlResult]) -> Vec<&CrawlResult> {
+fn latest_per_url<R: Borrow<CrawlResult>>(results: &[R]) -> Vec<&CrawlResult> {
     let mut latest: BTreeMap<i64, &CrawlResult> = BTreeMap::new();
-    for result in results {
+    for result in results.iter().map(Borrow::borrow) {
         latest
             .entry(result.url_id)
             .and_modify(|kept| {
@@ -75,19 +84,34 @@ fn latest_per_url(results: &[CrawlResult]) -> Vec<&CrawlResult> {
     latest.into_values().collect()
 }
 
-/// The site of every result's URL, from the database rather than from the message, which
-/// a buggy or hostile producer could have got wrong.
-async fn known_urls(
+/// A result's URL as stored before the batch.
+struct KnownUrl {
+    site_id: i64,
+    /// A result of this URL was written before, so links of it may be stored.
+    fetched_before: bool,
+}
+
+/// Lock the URL of every result and read its site from the database rather than from the
+/// message, which a buggy or hostile producer could have got wrong. The row lock makes a
+/// concurrent writer of the same URL wait for this commit and then read `fetched_before`
+/// as true, because every written result sets `last_fetched_at` and nothing clears it.
+async fn lock_known_urls(
     tx: &mut Transaction<'_, Postgres>,
     results: &[&CrawlResult],
-) -> Result<HashMap<i64, i64>, sqlx::Error> {
+) -> Result<HashMap<i64, KnownUrl>, sqlx::Error> {
     let ids: Vec<i64> = results.iter().map(|r| r.url_id).collect();
-    let rows: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT id, site_id FROM urls WHERE id = ANY($1) AND site_id IS NOT NULL")
-            .bind(&ids)
-            .fetch_all(&mut **tx)
-            .await?;
-    let known: HashMap<i64, i64> = rows.into_iter().collect();
+    // Locking in id order keeps two writers of overlapping batches from deadlocking.
+    let rows: Vec<(i64, i64, bool)> = sqlx::query_as(
+        "SELECT id, site_id, last_fetched_at IS NOT NULL FROM urls
+         WHERE id = ANY($1) AND site_id IS NOT NULL
+         ORDER BY id
+         FOR NO KEY UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let known: HashMap<i64, KnownUrl> =
+        rows.into_iter().map(|(id, site_id, fetched_before)| (id, KnownUrl { site_id, fetched_before })).collect();
     for result in results.iter().filter(|r| !known.contains_key(&r.url_id)) {
         log::warn!("skipping result for unknown URL id {} ({})", result.url_id, result.url);
     }
@@ -96,18 +120,18 @@ async fn known_urls(
 
 /// The page columns of a batch, one vector per column, as UNNEST wants them.
 #[derive(Default)]
-struct PageColumns {
+struct PageColumns<'a> {
     url_id: Vec<i64>,
     site_id: Vec<i64>,
     fetched_at: Vec<DateTime<Utc>>,
     status: Vec<Option<i16>>,
-    error_kind: Vec<Option<String>>,
-    error_message: Vec<Option<String>>,
-    content_type: Vec<Option<String>>,
-    title: Vec<Option<String>>,
-    h1: Vec<Option<String>>,
-    meta_description: Vec<Option<String>>,
-    canonical: Vec<Option<String>>,
+    error_kind: Vec<Option<&'static str>>,
+    error_message: Vec<Option<Cow<'a, str>>>,
+    content_type: Vec<Option<Cow<'a, str>>>,
+    title: Vec<Option<Cow<'a, str>>>,
+    h1: Vec<Option<Cow<'a, str>>>,
+    meta_description: Vec<Option<Cow<'a, str>>>,
+    canonical: Vec<Option<Cow<'a, str>>>,
     noindex: Vec<bool>,
     nofollow: Vec<bool>,
     redirect_url_id: Vec<Option<i64>>,
@@ -120,13 +144,17 @@ struct PageColumns {
     images_missing_alt: Vec<i32>,
     insecure_resources: Vec<i32>,
     headers: Vec<serde_json::Value>,
+    link_count: Vec<i32>,
 }
 
+/// Upsert the page rows. `first_fetch_counts` gives the link count of each page fetched
+/// for the first time; other pages get theirs from `count_live_links`.
 async fn upsert_pages(
     tx: &mut Transaction<'_, Postgres>,
     results: &[&CrawlResult],
-    site_of_url: &HashMap<i64, i64>,
-    ids: &HashMap<String, i64>,
+    known: &HashMap<i64, KnownUrl>,
+    ids: &HashMap<Cow<'_, str>, i64>,
+    first_fetch_counts: &HashMap<i64, i32>,
 ) -> Result<(), sqlx::Error> {
     let mut c = PageColumns::default();
     for result in results {
@@ -134,7 +162,8 @@ async fn upsert_pages(
             continue;
         }
         c.url_id.push(result.url_id);
-        c.site_id.push(site_of_url[&result.url_id]);
+        c.site_id.push(known[&result.url_id].site_id);
+        c.link_count.push(first_fetch_counts.get(&result.url_id).copied().unwrap_or(0));
         c.fetched_at.push(result.fetched_at);
         c.response_time_ms.push(i32::try_from(result.response_time_ms).unwrap_or(i32::MAX));
         match &result.outcome {
@@ -149,7 +178,7 @@ async fn upsert_pages(
                 c.canonical.push(r.facts.canonical.as_deref().map(clean));
                 c.noindex.push(r.facts.noindex);
                 c.nofollow.push(r.facts.nofollow);
-                let redirect = r.redirect_to.as_ref().and_then(|u| ids.get(&clean(u)).copied());
+                let redirect = r.redirect_to.as_deref().and_then(|u| ids.get(clean(u).as_ref()).copied());
                 c.redirect_url_id.push(redirect);
                 c.redirect_kind.push(redirect.map(|_| {
                     if (300..400).contains(&r.status) {
@@ -164,12 +193,12 @@ async fn upsert_pages(
                 c.hreflang.push(serde_json::to_value(&r.facts.hreflang).unwrap_or_default());
                 c.images_missing_alt.push(i32::try_from(r.facts.images_missing_alt).unwrap_or(i32::MAX));
                 c.insecure_resources.push(i32::try_from(r.facts.insecure_resources).unwrap_or(i32::MAX));
-                let headers: Vec<(String, String)> = r.headers.iter().map(|(n, v)| (clean(n), clean(v))).collect();
+                let headers: Vec<(Cow<str>, Cow<str>)> = r.headers.iter().map(|(n, v)| (clean(n), clean(v))).collect();
                 c.headers.push(serde_json::to_value(headers).unwrap_or_default());
             }
             FetchOutcome::Failed(f) => {
                 c.status.push(None);
-                c.error_kind.push(Some(f.error_kind.as_str().to_string()));
+                c.error_kind.push(Some(f.error_kind.as_str()));
                 c.error_message.push(Some(clean(&f.message)));
                 c.content_type.push(None);
                 c.title.push(None);
@@ -201,11 +230,11 @@ async fn upsert_pages(
         "INSERT INTO pages (url_id, site_id, fetched_at, status, error_kind, error_message, content_type,
                             title, h1, meta_description, canonical, noindex, nofollow, redirect_url_id,
                             response_time_ms, body_bytes, links_dropped, redirect_kind, h1_count, hreflang,
-                            images_missing_alt, insecure_resources, headers)
+                            images_missing_alt, insecure_resources, headers, link_count)
          SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::timestamptz[], $4::int2[], $5::text[], $6::text[],
                               $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bool[],
                               $13::bool[], $14::int8[], $15::int4[], $16::int8[], $17::int4[], $18::text[],
-                              $19::int4[], $20::jsonb[], $21::int4[], $22::int4[], $23::jsonb[])
+                              $19::int4[], $20::jsonb[], $21::int4[], $22::int4[], $23::jsonb[], $24::int4[])
          ON CONFLICT (url_id) DO UPDATE SET
             site_id = EXCLUDED.site_id, fetched_at = EXCLUDED.fetched_at, status = EXCLUDED.status,
             error_kind = EXCLUDED.error_kind, error_message = EXCLUDED.error_message,
@@ -242,54 +271,108 @@ async fn upsert_pages(
     .bind(&c.images_missing_alt)
     .bind(&c.insecure_resources)
     .bind(&c.headers)
+    .bind(&c.link_count)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// The link columns of a batch.
+/// The link columns of a batch, one vector per column, as UNNEST wants them.
 #[derive(Default)]
-struct LinkColumns {
+struct LinkColumns<'a> {
     source: Vec<i64>,
     target: Vec<i64>,
-    anchor_text: Vec<String>,
+    anchor_text: Vec<Cow<'a, str>>,
     occurrence: Vec<i32>,
-    href: Vec<String>,
+    href: Vec<Cow<'a, str>>,
     nofollow: Vec<bool>,
     ugc: Vec<bool>,
     sponsored: Vec<bool>,
     seen: Vec<DateTime<Utc>>,
 }
 
-async fn upsert_links(
-    tx: &mut Transaction<'_, Postgres>,
-    results: &[&CrawlResult],
-    ids: &HashMap<String, i64>,
-) -> Result<u64, sqlx::Error> {
-    let mut c = LinkColumns::default();
-    for result in results {
-        let FetchOutcome::Response(response) = &result.outcome else {
-            continue;
-        };
-        let mut occurrences: HashMap<(i64, String), i32> = HashMap::new();
-        for link in &response.links {
-            let Some(&target) = ids.get(&clean(&link.url)) else {
+/// The link rows of a batch, split by whether their page was fetched before.
+#[derive(Default)]
+struct LinkBatch<'a> {
+    /// Rows of pages fetched for the first time, none of them stored yet.
+    first_fetch: LinkColumns<'a>,
+    /// The number of links of each page fetched for the first time, all of them live.
+    first_fetch_counts: HashMap<i64, i32>,
+    /// Rows of pages fetched before, which may be stored already.
+    refetch: LinkColumns<'a>,
+}
+
+impl<'a> LinkBatch<'a> {
+    /// Build one row per link whose target has an id. A link's occurrence is its rank among
+    /// the page's links with the same target and anchor text, which makes its key unique.
+    fn build(results: &[&'a CrawlResult], known: &HashMap<i64, KnownUrl>, ids: &HashMap<Cow<'_, str>, i64>) -> Self {
+        let mut batch = LinkBatch::default();
+        for result in results {
+            let FetchOutcome::Response(response) = &result.outcome else {
                 continue;
             };
-            let anchor = clean(&link.anchor_text);
-            let occurrence = occurrences.entry((target, anchor.clone())).or_insert(0);
-            c.source.push(result.url_id);
-            c.target.push(target);
-            c.anchor_text.push(anchor);
-            c.occurrence.push(*occurrence);
-            c.href.push(clean(&link.href));
-            c.nofollow.push(link.nofollow);
-            c.ugc.push(link.ugc);
-            c.sponsored.push(link.sponsored);
-            c.seen.push(result.fetched_at);
-            *occurrence += 1;
+            let first_fetch = !known[&result.url_id].fetched_before;
+            let columns = if first_fetch { &mut batch.first_fetch } else { &mut batch.refetch };
+            let mut occurrences: HashMap<(i64, Cow<'a, str>), i32> = HashMap::with_capacity(response.links.len());
+            let mut count = 0;
+            for link in &response.links {
+                let Some(&target) = ids.get(clean(&link.url).as_ref()) else {
+                    continue;
+                };
+                let anchor = clean(&link.anchor_text);
+                let next = occurrences.entry((target, anchor.clone())).or_insert(0);
+                columns.source.push(result.url_id);
+                columns.target.push(target);
+                columns.anchor_text.push(anchor);
+                columns.occurrence.push(*next);
+                columns.href.push(clean(&link.href));
+                columns.nofollow.push(link.nofollow);
+                columns.ugc.push(link.ugc);
+                columns.sponsored.push(link.sponsored);
+                columns.seen.push(result.fetched_at);
+                *next += 1;
+                count += 1;
+            }
+            if first_fetch {
+                batch.first_fetch_counts.insert(result.url_id, count);
+            }
         }
+        batch
     }
+}
+
+/// Insert the links of pages fetched for the first time. No row of such a page can exist,
+/// because its URL is locked and had no result, so a plain INSERT cannot conflict and
+/// skips the cost of ON CONFLICT.
+async fn insert_first_fetch_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
+    if c.source.is_empty() {
+        return Ok(0);
+    }
+    let written = sqlx::query(
+        "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow, ugc,
+                            sponsored, first_seen, last_seen)
+         SELECT s, t, a, o, h, n, u, sp, seen, seen
+         FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int4[], $5::text[], $6::bool[], $7::bool[],
+                     $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)",
+    )
+    .bind(&c.source)
+    .bind(&c.target)
+    .bind(&c.anchor_text)
+    .bind(&c.occurrence)
+    .bind(&c.href)
+    .bind(&c.nofollow)
+    .bind(&c.ugc)
+    .bind(&c.sponsored)
+    .bind(&c.seen)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(written)
+}
+
+/// Upsert the links of pages fetched before: a result delivered twice updates the same
+/// rows, and a link found again is live again.
+async fn upsert_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
     if c.source.is_empty() {
         return Ok(0);
     }
@@ -344,6 +427,26 @@ async fn mark_lost_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlRe
     Ok(())
 }
 
+/// Store the live link count of every page fetched before, for the site progress, which
+/// sums these counts instead of counting the site's links. Counting the rows keeps the sum
+/// exact when a result arrives twice or after a newer one.
+async fn count_live_links(tx: &mut Transaction<'_, Postgres>, results: &[&CrawlResult]) -> Result<(), sqlx::Error> {
+    let sources: Vec<i64> =
+        results.iter().filter(|r| matches!(r.outcome, FetchOutcome::Response(_))).map(|r| r.url_id).collect();
+    if sources.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE pages SET link_count = (
+            SELECT count(*) FROM links WHERE links.source_url_id = pages.url_id AND links.lost_at IS NULL)
+         WHERE pages.url_id = ANY($1)",
+    )
+    .bind(&sources)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Move each result's URL to its next state: fetched and due again after the revisit
 /// interval, blocked, or pending again after a 429, 503 or unavailable robots.txt.
 async fn update_states(
@@ -361,7 +464,7 @@ async fn update_states(
         let (retry, block, defer, reason) = match &result.outcome {
             FetchOutcome::Response(r) => (r.retry_after_secs.map(f64::from), false, false, None),
             FetchOutcome::Failed(_) => (None, false, false, None),
-            FetchOutcome::Blocked { reason } => (None, true, false, Some(reason.as_str().to_string())),
+            FetchOutcome::Blocked { reason } => (None, true, false, Some(Cow::Borrowed(reason.as_str()))),
             FetchOutcome::Deferred { reason, retry_after_secs } => {
                 (Some(f64::from(*retry_after_secs)), false, true, Some(clean(reason)))
             }
