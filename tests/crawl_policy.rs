@@ -262,39 +262,47 @@ fn recrawl_marks_vanished_links_lost() {
 }
 
 /// A URL first found beyond MAX_DEPTH through a long path is skipped, and fetched once a
-/// shorter path to it turns up. Here `/short` answers 503 at first, so the long path
-/// `/ → /a → /b → /deep` is crawled before the short one `/ → /short → /deep`.
+/// shorter path to the page before it turns up. Here `/short` answers 503 at first, so the
+/// long path `/ → /a → /b → /c → /deep` is crawled before the short one `/ → /short → /c`,
+/// and the lower depth of the fetched `/c` must carry on to `/deep`.
 #[test]
 fn shorter_path_requeues_url_skipped_for_depth() {
     let mut routes = HashMap::new();
     routes.insert("/".to_string(), Canned::html(r#"<a href="/a">A</a><a href="/short">Short</a>"#));
     routes.insert("/a".to_string(), Canned::html(r#"<a href="/b">B</a>"#));
-    routes.insert("/b".to_string(), Canned::html(r#"<a href="/deep">Deep</a>"#));
+    routes.insert("/b".to_string(), Canned::html(r#"<a href="/c">C</a>"#));
+    routes.insert("/c".to_string(), Canned::html(r#"<a href="/deep">Deep</a>"#));
     routes.insert("/deep".to_string(), Canned::html("<title>Deep</title>"));
     let mut unavailable = Canned::html("busy");
     unavailable.status = 503;
     let unavailable = with_header(unavailable, "Retry-After", "1");
     routes.insert("/short".to_string(), unavailable);
     let server = FixtureServer::start(None, routes, Duration::ZERO);
-    let cluster = Cluster::start("depth_requeue", 1, &[("MAX_DEPTH", "2")]);
+    let cluster = Cluster::start("depth_requeue", 1, &[("MAX_DEPTH", "3")]);
     let id = cluster.add_site(&server.url("/"));
+    let depth_of = |path: &str| {
+        common::psql(&cluster.database_url, &format!("SELECT depth FROM urls WHERE url = '{}'", server.url(path)))
+            .trim()
+            .to_string()
+    };
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while common::psql_count(
         &cluster.database_url,
         &format!("SELECT count(*) FROM urls WHERE url = '{}' AND state = 'skipped'", server.url("/deep")),
     ) == 0
     {
-        assert!(std::time::Instant::now() < deadline, "/deep was never skipped for depth");
+        assert!(Instant::now() < deadline, "/deep was never skipped for depth");
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(url_state(&cluster, &server.url("/deep")), ("skipped".to_string(), "max_depth".to_string()));
-    server.set_route("/short", Canned::html(r#"<a href="/deep">Deep</a>"#));
+    assert_eq!(depth_of("/deep"), "4");
+    server.set_route("/short", Canned::html(r#"<a href="/c">C</a>"#));
 
     let site = cluster.wait_done(id, Duration::from_secs(60));
     assert_eq!(url_state(&cluster, &server.url("/deep")).0, "fetched", "{site}");
-    let depth = common::psql(&cluster.database_url, &format!("SELECT depth FROM urls WHERE url = '{}'", server.url("/deep")));
-    assert_eq!(depth.trim(), "2");
+    assert_eq!(depth_of("/c"), "2");
+    assert_eq!(depth_of("/deep"), "3");
     assert_eq!(site["urls_skipped"], 0, "{site}");
     assert_eq!(server.paths().iter().filter(|p| *p == "/deep").count(), 1);
 }

@@ -164,16 +164,18 @@ pub async fn record<'a>(
     Ok(Discovered { ids, new_urls: inserted.len() as u64 })
 }
 
-/// Give known URLs the smaller depth of a shorter path found to them, and queue again the
-/// ones skipped for depth that the new depth brings within MAX_DEPTH.
+/// Give known URLs the smaller depth of a shorter path found to them, and the pages
+/// below them the depths that follow, then queue again the ones skipped for depth that
+/// the new depth brings within MAX_DEPTH.
 ///
 /// Many fetches run at once, so a URL is often first found through a longer path than its
-/// shortest one. Without this, a long chain of pages reached that way first was cut at
-/// MAX_DEPTH although a shorter path to it existed.
+/// shortest one. Without this, the chain of the unstable book's pages, which link only to
+/// the previous and the next page, was first walked from a deep entry and cut at MAX_DEPTH,
+/// although a shorter path to it existed.
 ///
-/// NOTE: the depth of the pages already fetched below such a URL is not lowered, because
-/// that would mean walking the stored link graph; a page skipped for depth down there is
-/// queued again only when a link with a small enough depth reaches it.
+/// The walk follows the live links of the pages already fetched, only where it lowers a
+/// depth, and stops at MAX_DEPTH, so it ends. NOTE: it does not follow redirects, whose
+/// targets are not stored as links.
 async fn lower_depths(
     tx: &mut Transaction<'_, Postgres>,
     shallower: Vec<(i64, i32)>,
@@ -184,14 +186,29 @@ async fn lower_depths(
     }
     let (ids, depths): (Vec<i64>, Vec<i32>) = shallower.into_iter().unzip();
     sqlx::query(
-        "UPDATE urls SET depth = t.depth,
-                state = CASE WHEN requeue THEN 'pending' ELSE state END,
-                state_reason = CASE WHEN requeue THEN NULL ELSE state_reason END,
-                next_fetch_at = CASE WHEN requeue THEN now() ELSE next_fetch_at END
-         FROM (SELECT t.id, t.depth,
-                      u.state = 'skipped' AND u.state_reason = 'max_depth' AND t.depth <= $3 AS requeue
-               FROM UNNEST($1::int8[], $2::int4[]) AS t(id, depth) JOIN urls u ON u.id = t.id) AS t
-         WHERE urls.id = t.id AND t.depth < urls.depth",
+        "WITH RECURSIVE lowered(id, depth) AS (
+             SELECT t.id, t.depth
+             FROM UNNEST($1::int8[], $2::int4[]) AS t(id, depth) JOIN urls u ON u.id = t.id
+             WHERE t.depth < u.depth
+           UNION
+             SELECT l.target_url_id, lowered.depth + 1
+             FROM lowered
+             JOIN links l ON l.source_url_id = lowered.id AND l.lost_at IS NULL
+             JOIN urls u ON u.id = l.target_url_id
+             WHERE lowered.depth < $3 AND lowered.depth + 1 < u.depth
+         ),
+         best AS (SELECT id, min(depth) AS depth FROM lowered GROUP BY id),
+         target AS (
+             SELECT b.id, b.depth, u.state = 'skipped' AND u.state_reason = 'max_depth' AND b.depth <= $3 AS requeue
+             FROM best b JOIN urls u ON u.id = b.id
+             ORDER BY b.id
+         )
+         UPDATE urls SET depth = t.depth,
+                state = CASE WHEN t.requeue THEN 'pending' ELSE urls.state END,
+                state_reason = CASE WHEN t.requeue THEN NULL ELSE urls.state_reason END,
+                next_fetch_at = CASE WHEN t.requeue THEN now() ELSE urls.next_fetch_at END
+         FROM target AS t
+         WHERE urls.id = t.id",
     )
     .bind(&ids)
     .bind(&depths)
