@@ -55,6 +55,9 @@ export FRONTIER_MAX_IN_FLIGHT=${FRONTIER_MAX_IN_FLIGHT:-2000}
 export CRAWL_DELAY_MS=0 RESPECT_ROBOTS=false
 export HOST_CONCURRENCY=$SCRAPER_CONCURRENCY
 export FRONTIER_MAX_IN_FLIGHT_PER_SITE=$FRONTIER_MAX_IN_FLIGHT
+# No depth limit, as for spider: the unstable book's pages link only to the previous and
+# the next page, and two of them are at depth 101, beyond the default MAX_DEPTH of 100.
+export MAX_DEPTH=100000
 CONCURRENCY=$((SCRAPER_CONCURRENCY * SCRAPERS))
 BENCH_DATABASE=open_ahrefs_bench
 CLOCK_TICKS=$(getconf CLK_TCK)
@@ -163,7 +166,9 @@ postgres_usage() {
 
 # Append one measured process to $RESULTS.
 record() {
-    local crawler=$1 process=$2 cpu=$3 rss=$4
+    local crawler=$1 process=$2 cpu rss=$4
+    # bc writes 0.71 as .71, which is not a JSON number.
+    cpu=$(printf '%.2f' "$3")
     shift 4
     printf '{"crawler": "%s", "process": "%s", "cpu_seconds": %s, "peak_rss_mb": %s%s}\n' \
         "$crawler" "$process" "$cpu" "$rss" "${1:+, $1}" >>"$RESULTS"
@@ -305,7 +310,7 @@ describe_machine() {
     case " $BROKERS " in
         *" tansu "*) echo "tansu:       $(PATH=$HOME/.cargo/bin:$PATH tansu --version 2>&1 | head -n 1)" ;;
     esac
-    echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT(_PER_SITE)=$FRONTIER_MAX_IN_FLIGHT CRAWL_DELAY_MS=0 HOST_CONCURRENCY=$HOST_CONCURRENCY RESPECT_ROBOTS=false, others at concurrency $CONCURRENCY"
+    echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT(_PER_SITE)=$FRONTIER_MAX_IN_FLIGHT CRAWL_DELAY_MS=0 HOST_CONCURRENCY=$HOST_CONCURRENCY RESPECT_ROBOTS=false MAX_DEPTH=$MAX_DEPTH, others at concurrency $CONCURRENCY"
 }
 
 cleanup() {

@@ -139,8 +139,7 @@ pub struct AdminSettings {
     #[arg(long, env = "DB_BATCH_SIZE", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub db_batch_size: u32,
 
-    /// Milliseconds after which a partial batch is written at the latest. A partial batch
-    /// is normally written as soon as no result waits in the DbWriter's mailbox.
+    /// Milliseconds a partial batch waits for more results before it is written.
     #[arg(long, env = "DB_BATCH_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub db_batch_ms: u64,
 
