@@ -238,7 +238,8 @@ run_ours() {
 
     # The stored rows, counted in PostgreSQL itself rather than through the API.
     local pages links api
-    pages=$(psql -d "$BENCH_DATABASE" -tAc "SELECT count(*) FROM pages")
+    # The site's sitemap.xml is fetched too (kind 'sitemap'); like the API, count pages only.
+    pages=$(psql -d "$BENCH_DATABASE" -tAc "SELECT count(*) FROM pages JOIN urls ON urls.id = pages.url_id WHERE urls.kind = 'page'")
     links=$(psql -d "$BENCH_DATABASE" -tAc "SELECT count(*) FROM links")
     api=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/api/v1/sites/1" || echo '{}')
     # Keep the admin's log, because the next `up` overwrites it.
