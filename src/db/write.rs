@@ -55,8 +55,8 @@ pub async fn write_results<R: Borrow<CrawlResult>>(
     stats.new_urls = discovered.new_urls;
     let links = LinkBatch::build(&results, &known, &discovered.ids);
     upsert_pages(&mut tx, &results, &known, &discovered.ids, &links.first_fetch_counts).await?;
-    stats.links = insert_first_fetch_links(&mut tx, &links.first_fetch).await?;
-    stats.links += upsert_links(&mut tx, &links.refetch).await?;
+    stats.links = write_links(&mut tx, &links.first_fetch, LinkWrite::FirstFetch).await?;
+    stats.links += write_links(&mut tx, &links.refetch, LinkWrite::Upsert).await?;
 
     // Only pages fetched before can have links that this fetch no longer found.
     let refetched: Vec<&CrawlResult> = results.iter().copied().filter(|r| known[&r.url_id].fetched_before).collect();
@@ -341,66 +341,59 @@ impl<'a> LinkBatch<'a> {
     }
 }
 
-/// Insert the links of pages fetched for the first time. No row of such a page can exist,
-/// because its URL is locked and had no result, so a plain INSERT cannot conflict and
-/// skips the cost of ON CONFLICT.
-async fn insert_first_fetch_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
-    if c.source.is_empty() {
-        return Ok(0);
-    }
-    let written = sqlx::query(
-        "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow, ugc,
-                            sponsored, first_seen, last_seen)
-         SELECT s, t, a, o, h, n, u, sp, seen, seen
-         FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int4[], $5::text[], $6::bool[], $7::bool[],
-                     $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)",
-    )
-    .bind(&c.source)
-    .bind(&c.target)
-    .bind(&c.anchor_text)
-    .bind(&c.occurrence)
-    .bind(&c.href)
-    .bind(&c.nofollow)
-    .bind(&c.ugc)
-    .bind(&c.sponsored)
-    .bind(&c.seen)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(written)
+/// The links of a batch, one row per element of the columns.
+const INSERT_LINKS: &str = "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow,
+                                ugc, sponsored, first_seen, last_seen)
+     SELECT s, t, a, o, h, n, u, sp, seen, seen
+     FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int4[], $5::text[], $6::bool[], $7::bool[],
+                 $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)";
+
+/// How the links of a batch are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkWrite {
+    /// Pages fetched for the first time. No row of such a page can exist, because its URL
+    /// is locked and had no result, so a plain INSERT cannot conflict and skips the cost
+    /// of ON CONFLICT.
+    FirstFetch,
+    /// Pages fetched before: a result delivered twice updates the same rows, and a link
+    /// found again is live again.
+    Upsert,
 }
 
-/// Upsert the links of pages fetched before: a result delivered twice updates the same
-/// rows, and a link found again is live again.
-async fn upsert_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
+/// Write link rows and return how many were inserted or updated.
+async fn write_links(
+    tx: &mut Transaction<'_, Postgres>,
+    c: &LinkColumns<'_>,
+    mode: LinkWrite,
+) -> Result<u64, sqlx::Error> {
     if c.source.is_empty() {
         return Ok(0);
     }
 
-    let written = sqlx::query(
-        "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow, ugc,
-                            sponsored, first_seen, last_seen)
-         SELECT s, t, a, o, h, n, u, sp, seen, seen
-         FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int4[], $5::text[], $6::bool[], $7::bool[],
-                     $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)
-         ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
-            href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,
-            sponsored = EXCLUDED.sponsored,
-            last_seen = GREATEST(links.last_seen, EXCLUDED.last_seen),
-            lost_at = NULL",
-    )
-    .bind(&c.source)
-    .bind(&c.target)
-    .bind(&c.anchor_text)
-    .bind(&c.occurrence)
-    .bind(&c.href)
-    .bind(&c.nofollow)
-    .bind(&c.ugc)
-    .bind(&c.sponsored)
-    .bind(&c.seen)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    let statement = match mode {
+        LinkWrite::FirstFetch => INSERT_LINKS.to_string(),
+        LinkWrite::Upsert => format!(
+            "{INSERT_LINKS}
+             ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
+                href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,
+                sponsored = EXCLUDED.sponsored,
+                last_seen = GREATEST(links.last_seen, EXCLUDED.last_seen),
+                lost_at = NULL"
+        ),
+    };
+    let written = sqlx::query(&statement)
+        .bind(&c.source)
+        .bind(&c.target)
+        .bind(&c.anchor_text)
+        .bind(&c.occurrence)
+        .bind(&c.href)
+        .bind(&c.nofollow)
+        .bind(&c.ugc)
+        .bind(&c.sponsored)
+        .bind(&c.seen)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     Ok(written)
 }
 
