@@ -30,8 +30,7 @@ const URL_COUNT: i64 = 2_000;
 /// parameters per statement of PostgreSQL's protocol.
 const MULTI_ROW_CHUNK: usize = 6_500;
 
-const UPSERT_TAIL: &str =
-    "ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
+const UPSERT_TAIL: &str = "ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
     href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,
     sponsored = EXCLUDED.sponsored,
     last_seen = GREATEST(links.last_seen, EXCLUDED.last_seen),
@@ -53,32 +52,22 @@ struct LinkRow {
 fn rows_per_batch() -> usize {
     std::env::var("BENCH_LINK_ROWS")
         .ok()
-        .map(|value| {
-            value
-                .parse()
-                .expect("BENCH_LINK_ROWS must be a positive integer")
-        })
+        .map(|value| value.parse().expect("BENCH_LINK_ROWS must be a positive integer"))
         .unwrap_or(10_000)
 }
 
 /// Drop and create the bench database, migrate it and add one site with its URLs.
 /// Returns the connect options of the new database and the URL ids.
 async fn create_database() -> (PgConnectOptions, Vec<i64>) {
-    let server_url = std::env::var("DATABASE_URL").expect(
-        "DATABASE_URL is not set; run `scripts/benchmark.sh micro`, which starts a PostgreSQL",
-    );
+    let server_url = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set; run `scripts/benchmark.sh micro`, which starts a PostgreSQL");
     let server: PgConnectOptions = server_url.parse().expect("DATABASE_URL is not a valid URL");
-    let mut admin = PgConnection::connect_with(&server)
-        .await
-        .expect("connecting to DATABASE_URL failed");
+    let mut admin = PgConnection::connect_with(&server).await.expect("connecting to DATABASE_URL failed");
     admin
         .execute(format!("DROP DATABASE IF EXISTS {DATABASE}").as_str())
         .await
         .expect("dropping the bench database failed");
-    admin
-        .execute(format!("CREATE DATABASE {DATABASE}").as_str())
-        .await
-        .expect("creating the bench database failed");
+    admin.execute(format!("CREATE DATABASE {DATABASE}").as_str()).await.expect("creating the bench database failed");
 
     let options = server.database(DATABASE);
     let pool = PgPoolOptions::new()
@@ -86,16 +75,13 @@ async fn create_database() -> (PgConnectOptions, Vec<i64>) {
         .connect_with(options.clone())
         .await
         .expect("connecting to the bench database failed");
-    open_ahrefs::db::migrate(&pool)
+    open_ahrefs::db::migrate(&pool).await.expect("migrating the bench database failed");
+    let site_id: i64 = sqlx::query_scalar("INSERT INTO sites (host, seed_url) VALUES ($1, $2) RETURNING id")
+        .bind(SITE_HOST)
+        .bind(format!("http://{SITE_HOST}/"))
+        .fetch_one(&pool)
         .await
-        .expect("migrating the bench database failed");
-    let site_id: i64 =
-        sqlx::query_scalar("INSERT INTO sites (host, seed_url) VALUES ($1, $2) RETURNING id")
-            .bind(SITE_HOST)
-            .bind(format!("http://{SITE_HOST}/"))
-            .fetch_one(&pool)
-            .await
-            .expect("adding the bench site failed");
+        .expect("adding the bench site failed");
     let ids: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO urls (url, host, site_id, state)
          SELECT 'http://' || $1 || '/synthetic/' || n || '.html', $1, $2, 'fetched'
@@ -122,11 +108,7 @@ fn link_batch(ids: &[i64], rows: usize, batch: u64) -> Vec<LinkRow> {
             target: ids[(i * 7 + 13) % ids.len()],
             anchor_text: format!("anchor text {}", i % 50),
             occurrence: (batch as usize * rows + i) as i32,
-            href: format!(
-                "../synthetic/{}.html#section-{}",
-                (i * 7 + 13) % ids.len(),
-                i % 9
-            ),
+            href: format!("../synthetic/{}.html#section-{}", (i * 7 + 13) % ids.len(), i % 9),
             nofollow: i % 10 == 0,
             ugc: false,
             sponsored: false,
@@ -157,11 +139,7 @@ async fn insert_multi_row(connection: &mut PgConnection, rows: &[LinkRow]) {
         });
         query.push(" ");
         query.push(UPSERT_TAIL);
-        query
-            .build()
-            .execute(&mut *tx)
-            .await
-            .expect("the multi-row INSERT failed");
+        query.build().execute(&mut *tx).await.expect("the multi-row INSERT failed");
     }
     tx.commit().await.expect("COMMIT failed");
 }
@@ -224,13 +202,7 @@ fn copy_text(rows: &[LinkRow], with_last_seen: bool) -> Vec<u8> {
         let _ = write!(out, "\t{}\t", row.occurrence);
         push_copy_escaped(&mut out, &row.href);
         let flag = |value: bool| if value { 't' } else { 'f' };
-        let _ = write!(
-            out,
-            "\t{}\t{}\t{}\t{seen}",
-            flag(row.nofollow),
-            flag(row.ugc),
-            flag(row.sponsored)
-        );
+        let _ = write!(out, "\t{}\t{}\t{}\t{seen}", flag(row.nofollow), flag(row.ugc), flag(row.sponsored));
         if with_last_seen {
             let _ = write!(out, "\t{seen}");
         }
@@ -298,10 +270,7 @@ async fn insert_copy_direct(connection: &mut PgConnection, rows: &[LinkRow]) {
 }
 
 fn new_runtime() -> Runtime {
-    Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("starting the tokio runtime failed")
+    Builder::new_current_thread().enable_all().build().expect("starting the tokio runtime failed")
 }
 
 #[derive(Clone, Copy)]
@@ -315,9 +284,8 @@ enum Method {
 fn link_statements(c: &mut Criterion) {
     let runtime = new_runtime();
     let (options, ids) = runtime.block_on(create_database());
-    let mut connection = runtime
-        .block_on(PgConnection::connect_with(&options))
-        .expect("connecting to the bench database failed");
+    let mut connection =
+        runtime.block_on(PgConnection::connect_with(&options)).expect("connecting to the bench database failed");
     runtime
         .block_on(connection.execute(
             "CREATE TEMPORARY TABLE links_staging (
@@ -342,9 +310,7 @@ fn link_statements(c: &mut Criterion) {
         ("copy_direct_no_upsert", Method::CopyDirect),
     ] {
         // Each method starts from an empty table, so none pays for another's index growth.
-        runtime
-            .block_on(connection.execute("TRUNCATE links"))
-            .expect("emptying links failed");
+        runtime.block_on(connection.execute("TRUNCATE links")).expect("emptying links failed");
         group.bench_function(name, |b| {
             b.iter_custom(|iterations| {
                 let mut elapsed = Duration::ZERO;
@@ -356,12 +322,8 @@ fn link_statements(c: &mut Criterion) {
                         match method {
                             Method::MultiRow => insert_multi_row(&mut connection, &link_rows).await,
                             Method::Unnest => insert_unnest(&mut connection, &link_rows).await,
-                            Method::CopyStaging => {
-                                insert_copy_staging(&mut connection, &link_rows).await
-                            }
-                            Method::CopyDirect => {
-                                insert_copy_direct(&mut connection, &link_rows).await
-                            }
+                            Method::CopyStaging => insert_copy_staging(&mut connection, &link_rows).await,
+                            Method::CopyDirect => insert_copy_direct(&mut connection, &link_rows).await,
                         }
                     });
                     elapsed += started.elapsed();
@@ -375,12 +337,7 @@ fn link_statements(c: &mut Criterion) {
 
 /// Insert new source URLs and build results of real pages from them, so that every link
 /// of the batch is a fresh row.
-async fn fresh_results(
-    pool: &PgPool,
-    pages: &[support::Page],
-    extractor: &Extractor,
-    batch: u64,
-) -> Vec<CrawlResult> {
+async fn fresh_results(pool: &PgPool, pages: &[support::Page], extractor: &Extractor, batch: u64) -> Vec<CrawlResult> {
     let site_id: i64 = sqlx::query_scalar("SELECT id FROM sites WHERE host = $1")
         .bind(SITE_HOST)
         .fetch_one(pool)
@@ -435,19 +392,12 @@ fn db_writer(c: &mut Criterion) {
     let runtime = new_runtime();
     let (options, _) = runtime.block_on(create_database());
     let pool = runtime
-        .block_on(
-            PgPoolOptions::new()
-                .max_connections(2)
-                .connect_with(options),
-        )
+        .block_on(PgPoolOptions::new().max_connections(2).connect_with(options))
         .expect("connecting to the bench database failed");
     // DB_BATCH_SIZE's default: one transaction contains the results of 500 pages.
     let pages = support::load(500);
     let extractor = Extractor::new();
-    let links: usize = pages
-        .iter()
-        .map(|page| extractor.extract(&page.url, &page.html).links.len())
-        .sum();
+    let links: usize = pages.iter().map(|page| extractor.extract(&page.url, &page.html).links.len()).sum();
     println!("db_writer batch: {} pages, {links} links", pages.len());
 
     let mut group = c.benchmark_group("db_writer");
@@ -479,10 +429,7 @@ fn db_writer(c: &mut Criterion) {
                     .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
                     .expect("write_results failed");
                 elapsed += started.elapsed();
-                assert_eq!(
-                    stats.links, links as u64,
-                    "every link of the batch is stored"
-                );
+                assert_eq!(stats.links, links as u64, "every link of the batch is stored");
             }
             elapsed
         })
@@ -503,10 +450,7 @@ fn db_writer(c: &mut Criterion) {
                     .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
                     .expect("write_results failed on the duplicate delivery");
                 elapsed += started.elapsed();
-                assert_eq!(
-                    stats.links, links as u64,
-                    "every link of the batch is updated"
-                );
+                assert_eq!(stats.links, links as u64, "every link of the batch is updated");
             }
             elapsed
         })

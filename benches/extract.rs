@@ -15,16 +15,8 @@ fn extraction(c: &mut Criterion) {
     let pages = support::load(300);
     let extractor = Extractor::new();
     let bytes: usize = pages.iter().map(|page| page.html.len()).sum();
-    let links: usize = pages
-        .iter()
-        .map(|page| extractor.extract(&page.url, &page.html).links.len())
-        .sum();
-    println!(
-        "extract corpus: {} pages, {:.1} MiB of HTML, {} links",
-        pages.len(),
-        bytes as f64 / 1048576.0,
-        links
-    );
+    let links: usize = pages.iter().map(|page| extractor.extract(&page.url, &page.html).links.len()).sum();
+    println!("extract corpus: {} pages, {:.1} MiB of HTML, {} links", pages.len(), bytes as f64 / 1048576.0, links);
 
     let mut group = c.benchmark_group("extract");
     group.sample_size(10);
@@ -67,10 +59,8 @@ fn extraction(c: &mut Criterion) {
             }
         })
         .collect();
-    let encoded: Vec<Vec<u8>> = results
-        .iter()
-        .map(|result| serde_json::to_vec(result).expect("a result serializes"))
-        .collect();
+    let encoded: Vec<Vec<u8>> =
+        results.iter().map(|result| serde_json::to_vec(result).expect("a result serializes")).collect();
     let encoded_bytes: usize = encoded.iter().map(Vec::len).sum();
     println!(
         "kafka messages: {:.1} MiB of JSON for {:.1} MiB of HTML",
@@ -99,9 +89,7 @@ fn extraction(c: &mut Criterion) {
     group.bench_function("decode_message", |b| {
         b.iter(|| {
             for message in &encoded {
-                black_box(
-                    messages::decode::<CrawlResult>(Some(message), usize::MAX).expect("a message decodes"),
-                );
+                black_box(messages::decode::<CrawlResult>(Some(message), usize::MAX).expect("a message decodes"));
             }
         })
     });

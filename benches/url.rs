@@ -22,11 +22,7 @@ fn normalization(c: &mut Criterion) {
             hrefs.push((page.url.clone(), link.href));
         }
     }
-    println!(
-        "url corpus: {} hrefs from {} pages",
-        hrefs.len(),
-        pages.len()
-    );
+    println!("url corpus: {} hrefs from {} pages", hrefs.len(), pages.len());
 
     let mut group = c.benchmark_group("url");
     group.throughput(Throughput::Elements(hrefs.len() as u64));

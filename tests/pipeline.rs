@@ -122,6 +122,13 @@ fn api_rejects_bad_input() {
     let (status, body) = cluster.get("/api/v1/pages?site_id=1&limit=0");
     assert_eq!(status, 422);
     assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
+    for path in
+        ["/api/v1/pages?site_id=999999", "/api/v1/urls?site_id=999999", "/api/v1/exports/pages.csv?site_id=999999"]
+    {
+        let (status, body) = cluster.get(path);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"], "no site with id 999999", "{path}");
+    }
 
     let addurl = |url: &str| match ureq::get(&format!("{}/crudtask/addurl", cluster.api)).query("url", url).call() {
         Ok(response) => response.into_string().unwrap(),

@@ -36,11 +36,7 @@ pub fn docs_dir() -> PathBuf {
 pub fn load(default_count: usize) -> Vec<Page> {
     let count = std::env::var("BENCH_CORPUS_PAGES")
         .ok()
-        .map(|value| {
-            value
-                .parse()
-                .expect("BENCH_CORPUS_PAGES must be a positive integer")
-        })
+        .map(|value| value.parse().expect("BENCH_CORPUS_PAGES must be a positive integer"))
         .unwrap_or(default_count);
     let root = docs_dir();
     let mut files = Vec::new();
@@ -59,15 +55,10 @@ pub fn load(default_count: usize) -> Vec<Page> {
         .step_by(step)
         .take(count)
         .map(|path| {
-            let relative = path
-                .strip_prefix(&root)
-                .expect("the file is under the root");
-            let html = std::fs::read(path)
-                .unwrap_or_else(|e| panic!("reading {} failed: {e}", path.display()));
+            let relative = path.strip_prefix(&root).expect("the file is under the root");
+            let html = std::fs::read(path).unwrap_or_else(|e| panic!("reading {} failed: {e}", path.display()));
             Page {
-                url: base
-                    .join(&relative.to_string_lossy())
-                    .expect("a relative file path joins onto the base URL"),
+                url: base.join(&relative.to_string_lossy()).expect("a relative file path joins onto the base URL"),
                 html: String::from_utf8_lossy(&html).into_owned(),
             }
         })
@@ -75,8 +66,7 @@ pub fn load(default_count: usize) -> Vec<Page> {
 }
 
 fn collect_html(dir: &Path, files: &mut Vec<PathBuf>) {
-    let entries =
-        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {} failed: {e}", dir.display()));
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("listing {} failed: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("reading a directory entry failed").path();
         if path.is_dir() {

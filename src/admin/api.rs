@@ -175,6 +175,7 @@ pub(super) struct UrlsQuery {
     get, path = "/api/v1/urls", tag = "pages", params(UrlsQuery),
     responses(
         (status = 200, description = "One page of URLs", body = super::openapi::UrlList),
+        (status = 404, description = "No site has this id", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -191,6 +192,8 @@ async fn list_urls(pool: web::Data<PgPool>, query: web::Query<UrlsQuery>) -> Res
     };
     let limit = parse_limit(query.limit.as_deref())?;
     let after = parse_cursor(query.cursor.as_deref())?;
+
+    require_site(&pool, site_id).await?;
 
     let items = read::urls(&pool, site_id, state, after, limit).await?;
     let next_cursor = next_cursor(items.len(), limit, items.last().map(|u| u.url_id));
@@ -262,6 +265,7 @@ pub(super) struct PagesQuery {
     get, path = "/api/v1/pages", tag = "pages", params(PagesQuery),
     responses(
         (status = 200, description = "One page of fetched pages", body = super::openapi::PageList),
+        (status = 404, description = "No site has this id", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -270,6 +274,8 @@ async fn list_pages(pool: web::Data<PgPool>, query: web::Query<PagesQuery>) -> R
     let status = parse_status(query.status.as_deref())?;
     let limit = parse_limit(query.limit.as_deref())?;
     let after = parse_cursor(query.cursor.as_deref())?;
+
+    require_site(&pool, site_id).await?;
 
     let items = read::pages(&pool, site_id, status, after, limit).await?;
     let next_cursor = next_cursor(items.len(), limit, items.last().map(|p| p.url_id));
@@ -321,6 +327,16 @@ async fn add_url(pool: web::Data<PgPool>, settings: web::Data<ApiSettings>, req:
 )]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// Return 404 for a site id that names no site, so that a mistyped id is not mistaken
+/// for an empty site.
+pub(super) async fn require_site(pool: &PgPool, id: i64) -> Result<(), ApiError> {
+    if sites::site_exists(pool, id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("no site with id {id}")))
+    }
 }
 
 pub(super) fn parse_id(raw: &str, name: &str) -> Result<i64, ApiError> {

@@ -35,14 +35,7 @@ impl DbWriter {
         policy: WritePolicy,
         frontier: Addr<Frontier>,
     ) -> Self {
-        Self {
-            pool,
-            buffer: Vec::with_capacity(batch_size),
-            batch_size,
-            batch_interval,
-            policy,
-            frontier,
-        }
+        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy, frontier }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is

@@ -57,7 +57,7 @@ enum Bind {
     ),
     responses(
         (status = 200, description = "The rows", content((String = "text/csv"), (serde_json::Value = "application/json"))),
-        (status = 404, description = "No such export", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such export, or no site has this id", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -85,6 +85,10 @@ async fn export(
             return Err(ApiError::NotFound(format!("no export named '{other}'; try pages, links, backlinks or audit")))
         }
     };
+
+    if let Bind::Site(id) = spec.bind {
+        super::api::require_site(&pool, id).await?;
+    }
 
     let (sender, receiver) = mpsc::channel::<Result<web::Bytes, std::io::Error>>(CHANNEL_CHUNKS);
     let pool = pool.get_ref().clone();

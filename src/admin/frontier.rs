@@ -123,7 +123,12 @@ enum TickKind {
     LeaseOnly,
 }
 
-async fn tick(pool: PgPool, sink: Addr<ResultSink>, settings: FrontierSettings, kind: TickKind) -> Result<(), sqlx::Error> {
+async fn tick(
+    pool: PgPool,
+    sink: Addr<ResultSink>,
+    settings: FrontierSettings,
+    kind: TickKind,
+) -> Result<(), sqlx::Error> {
     let started = Instant::now();
     if kind == TickKind::Full {
         let expired = queries::expire_leases(&pool).await?;

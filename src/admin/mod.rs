@@ -6,8 +6,8 @@ mod db_writer;
 mod export;
 mod frontier;
 mod links_api;
-mod ranker;
 mod openapi;
+mod ranker;
 mod request_errors;
 
 use std::time::Duration;

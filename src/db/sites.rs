@@ -153,6 +153,11 @@ pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress
     Ok(site.map(with_display_host))
 }
 
+/// Whether a site with this id exists.
+pub async fn site_exists(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sites WHERE id = $1)").bind(id).fetch_one(pool).await
+}
+
 pub async fn list_sites(pool: &PgPool) -> Result<Vec<SiteProgress>, sqlx::Error> {
     let sites: Vec<SiteProgress> = sqlx::query_as(&format!("{PROGRESS_SQL} ORDER BY s.id")).fetch_all(pool).await?;
     Ok(sites.into_iter().map(with_display_host).collect())
