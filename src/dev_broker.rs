@@ -34,7 +34,8 @@ pub struct DevBrokerArgs {
     #[arg(long)]
     pub bootstrap_file: Option<PathBuf>,
 
-    /// Topics to create at start; others are created on first use with 4 partitions.
+    /// Topics to create at start, each with its dead-letter topic `<topic>.dlq`; others
+    /// are created on first use with 4 partitions.
     #[arg(long = "topic", default_values_t = ["topic_url".to_string(), "topic_res".to_string()])]
     pub topics: Vec<String>,
 
@@ -50,9 +51,13 @@ pub async fn run(args: DevBrokerArgs, mut signals: crate::shutdown::TerminationS
     let mut outage_end = signal(SignalKind::user_defined2()).context("installing the SIGUSR2 handler")?;
 
     let cluster = MockCluster::new(args.brokers).context("starting librdkafka's mock cluster")?;
-    for topic in &args.topics {
+    // The mock cluster does not answer CreateTopics, so a process that finds a topic
+    // missing waits for that request to time out before it falls back to automatic
+    // creation. Creating the dead-letter topics here too spares every process that wait.
+    let dead_letters = args.topics.iter().map(|topic| crate::kafka::dead_letter_topic(topic));
+    for topic in args.topics.iter().cloned().chain(dead_letters) {
         cluster
-            .create_topic(topic, args.partitions, args.brokers.min(3))
+            .create_topic(&topic, args.partitions, args.brokers.min(3))
             .with_context(|| format!("creating topic {topic} in the mock cluster"))?;
     }
     let bootstrap = cluster.bootstrap_servers();
