@@ -46,7 +46,9 @@ pub fn pagerank(nodes: usize, edges: &[(usize, usize)]) -> (Vec<f64>, usize) {
 }
 
 /// Scale PageRank scores to 0..100 on a logarithmic scale: the lowest score in the graph
-/// gets 0 and the highest 100, because link popularity spans orders of magnitude.
+/// gets 0 and the highest 100, because link popularity spans orders of magnitude. Scores
+/// are rounded to two decimals, so that equal PageRanks that differ only by floating-point
+/// error show as the same rating (99.99999999999999 as 100).
 pub fn scale(scores: &[f64]) -> Vec<f64> {
     let positive = scores.iter().copied().filter(|s| *s > 0.0);
     let (min, max) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), s| (lo.min(s), hi.max(s)));
@@ -54,7 +56,8 @@ pub fn scale(scores: &[f64]) -> Vec<f64> {
         return vec![0.0; scores.len()];
     }
     let span = (max / min).ln();
-    scores.iter().map(|s| if *s <= 0.0 { 0.0 } else { 100.0 * (s / min).ln() / span }).collect()
+    let rating = |score: f64| (100.0 * (score / min).ln() / span * 100.0).round() / 100.0;
+    scores.iter().map(|s| if *s <= 0.0 { 0.0 } else { rating(*s) }).collect()
 }
 
 #[cfg(test)]
@@ -96,6 +99,14 @@ mod tests {
         let edges = [(0, 1), (1, 2), (2, 0), (3, 0), (3, 1), (4, 4)];
         let (scores, _) = pagerank(5, &edges);
         assert!((scores.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn scale_rounds_floating_point_error() {
+        let top = 0.3;
+        let almost_top = 0.1 + 0.2;
+        assert_ne!(top, almost_top);
+        assert_eq!(scale(&[0.01, top, almost_top]), vec![0.0, 100.0, 100.0]);
     }
 
     #[test]
