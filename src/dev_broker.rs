@@ -51,7 +51,7 @@ pub async fn run(args: DevBrokerArgs, mut signals: crate::shutdown::TerminationS
     let mut outage_end = signal(SignalKind::user_defined2()).context("installing the SIGUSR2 handler")?;
 
     let cluster = MockCluster::new(args.brokers).context("starting librdkafka's mock cluster")?;
-    // The mock cluster does not answer CreateTopics, so a process that finds a topic
+    // The mock cluster does not support CreateTopics, so a process that finds a topic
     // missing waits for that request to time out before it falls back to automatic
     // creation. Creating the dead-letter topics here too spares every process that wait.
     let dead_letters = args.topics.iter().map(|topic| crate::kafka::dead_letter_topic(topic));

@@ -1,9 +1,8 @@
 //! DbWriter: collects fetch results into batches and writes each batch in one transaction,
 //! acknowledging the results to KafkaIngest only after the commit.
 //!
-//! A batch is written as soon as the mailbox is empty, so a lone result does not wait for
-//! more. Under load, results queue up in the mailbox while a batch is written, and the next
-//! batch takes all of them, up to the batch size.
+//! A batch is written when it reaches DB_BATCH_SIZE results or when the DB_BATCH_MS timer
+//! fires, whichever comes first.
 
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,8 @@ pub struct DbWriter {
     batch_size: usize,
     batch_interval: Duration,
     policy: WritePolicy,
-    /// Woken after each commit, which may have added pending URLs and answered leased ones.
+    /// Woken after each commit, which may have added pending URLs and stored the results
+    /// of leased ones.
     frontier: Addr<Frontier>,
 }
 

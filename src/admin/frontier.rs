@@ -88,8 +88,8 @@ impl Actor for Frontier {
     }
 }
 
-/// New URLs are pending or leased URLs were answered: tick now instead of at the next
-/// interval. Sent by the DbWriter after each commit, because on a chain of pages that
+/// A request to tick now instead of at the next interval, because new URLs are pending or
+/// the results of leased URLs are stored. Sent by the DbWriter after each commit, because on a chain of pages that
 /// each link only to the next, the interval would add to every hop.
 #[derive(actix::Message)]
 #[rtype(result = "()")]
@@ -116,7 +116,7 @@ impl Handler<StopFrontier> for Frontier {
     }
 }
 
-/// What a tick does: the interval's full round, or only the leasing after a [`Wake`].
+/// The work of one tick: the interval's full round, or only the leasing after a [`Wake`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TickKind {
     Full,
