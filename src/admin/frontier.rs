@@ -89,8 +89,8 @@ impl Actor for Frontier {
 }
 
 /// A request to tick now instead of at the next interval, because new URLs are pending or
-/// the results of leased URLs are stored. Sent by the DbWriter after each commit, because on a chain of pages that
-/// each link only to the next, the interval would add to every hop.
+/// the results of leased URLs are stored. The DbWriter sends one after each commit: on a
+/// chain of pages that each link only to the next, the interval would add to every hop.
 #[derive(actix::Message)]
 #[rtype(result = "()")]
 pub struct Wake;
