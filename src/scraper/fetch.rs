@@ -10,9 +10,9 @@ use actix::prelude::*;
 use awc::error::{ConnectError, PayloadError, SendRequestError};
 use awc::http::header;
 use chrono::Utc;
-use tokio::sync::Semaphore;
 use url::Url;
 
+use super::parse_gate::ParseGate;
 use super::politeness::{Politeness, PolitenessSettings};
 use super::resolve::{AddressRefused, CrawlResolver};
 use super::robots::{RobotsCache, RobotsPolicy};
@@ -50,10 +50,8 @@ pub struct FetchSettings {
     pub robots_retry_secs: u32,
     pub politeness: PolitenessSettings,
     pub url_policy: crate::url::UrlPolicy,
-    /// Parses that may run at once, shared by every worker of the process: one per
-    /// FetchWorker thread. A parsed page's tree is many times the size of its body, so a
-    /// parse that waits for a core should not hold its tree yet.
-    pub parse_slots: Arc<Semaphore>,
+    /// The bound on parses running at once, shared by every worker of the process.
+    pub parse_gate: ParseGate,
 }
 
 impl FetchSettings {
@@ -75,7 +73,7 @@ impl FetchSettings {
                 max_delay: Duration::from_secs(politeness.max_crawl_delay_seconds),
             },
             url_policy: settings.urls.policy(),
-            parse_slots: Arc::new(Semaphore::new(settings.worker_threads())),
+            parse_gate: ParseGate::new(settings.worker_threads()),
         }
     }
 }
@@ -331,16 +329,19 @@ impl WorkerState {
         let content_type = page.content_type.clone();
         match kind {
             UrlKind::Sitemap => {
-                let sitemap = parse_off_thread(&self.settings.parse_slots, move || read_sitemap(&body)).await?;
+                let sitemap = self.settings.parse_gate.run(body.len(), move || read_sitemap(&body)).await?;
                 page.sitemap = Some(sitemap);
             }
             UrlKind::Page if is_html(content_type.as_deref(), &body) => {
                 let (extractor, url, content_type) = (self.extractor.clone(), page_url.clone(), content_type.clone());
-                let extracted = parse_off_thread(&self.settings.parse_slots, move || {
-                    let (html, _encoding) = charset::decode_html(&body, content_type.as_deref());
-                    extractor.extract(&url, &html)
-                })
-                .await?;
+                let extracted = self
+                    .settings
+                    .parse_gate
+                    .run(body.len(), move || {
+                        let (html, _encoding) = charset::decode_html(&body, content_type.as_deref());
+                        extractor.extract(&url, &html)
+                    })
+                    .await?;
                 self.read_html(extracted, &mut page);
             }
             UrlKind::Page => {}
@@ -363,24 +364,6 @@ impl WorkerState {
             page.redirect_to = page.facts.meta_refresh.clone();
         }
     }
-}
-
-/// Run a parse on tokio's blocking threads once a parse slot is free, because a large
-/// body takes seconds of CPU and the worker's thread must keep serving the other fetches
-/// and their timeouts.
-async fn parse_off_thread<T: Send + 'static>(
-    slots: &Arc<Semaphore>,
-    parse: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, FetchFailure> {
-    // The semaphore is never closed, so acquiring cannot fail.
-    let Ok(_slot) = slots.acquire().await else { unreachable!("the parse semaphore is never closed") };
-    tokio::task::spawn_blocking(parse).await.map_err(|error| {
-        log::error!("parsing a response body failed: {error}");
-        FetchFailure {
-            error_kind: FetchErrorKind::InvalidResponse,
-            message: format!("parsing the body failed: {error}"),
-        }
-    })
 }
 
 /// Remove the URLs longer than `max_bytes` that a result names outside its links, which the

@@ -1,6 +1,7 @@
 //! The scraper role: KafkaIngest on `topic_url` → FetchWorker pool → ResultSink to `topic_res`.
 
 mod fetch;
+mod parse_gate;
 mod politeness;
 mod resolve;
 mod robots;
