@@ -76,7 +76,7 @@ async fn main() {
     }
 }
 
-/// Tune glibc's malloc for a process that holds many large buffers for a short time.
+/// Tune glibc's malloc for a process that keeps many large buffers for a short time.
 ///
 /// By default every thread that allocates may get an arena of its own (up to eight per
 /// core), and freed pages stay in the arena they came from, so a scraper that parses pages

@@ -262,7 +262,7 @@ fn recrawl_marks_vanished_links_lost() {
 }
 
 /// A URL first found beyond MAX_DEPTH through a long path is skipped, and fetched once a
-/// shorter path to the page before it turns up. Here `/short` answers 503 at first, so the
+/// shorter path to the page before it turns up. Here `/short` returns 503 at first, so the
 /// long path `/ → /a → /b → /c → /deep` is crawled before the short one `/ → /short → /c`,
 /// and the lower depth of the fetched `/c` must carry on to `/deep`.
 #[test]

@@ -153,7 +153,7 @@ pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress
     Ok(site.map(with_display_host))
 }
 
-/// Whether a site with this id exists.
+/// Check whether a site with this id exists.
 pub async fn site_exists(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sites WHERE id = $1)").bind(id).fetch_one(pool).await
 }

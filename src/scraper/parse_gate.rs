@@ -8,9 +8,9 @@ use tokio::sync::Semaphore;
 use crate::messages::{FetchErrorKind, FetchFailure};
 
 /// KiB of body that may be parsed at once in one process. A parsed page takes about twelve
-/// times its body in memory (51 MB for the 4.4 MB `reference/print.html` of the Rust
-/// documentation, measured as the growth of VmHWM in a debug build), so two large pages
-/// parsed together would double the scraper's peak. A body over the budget is parsed alone.
+/// times its body in memory: 51 MB for the 4.4 MB `reference/print.html` of the Rust
+/// documentation, measured as the growth of VmHWM in a debug build. Two large pages parsed
+/// together would so double the scraper's peak. A body over the budget is parsed alone.
 const PARSE_BUDGET_KIB: u32 = 4 * 1024;
 
 /// The parse slots and the byte budget of one scraper process, shared by its FetchWorkers.
@@ -28,7 +28,7 @@ impl ParseGate {
     }
 
     /// Run `parse` of a body of `body_bytes` on tokio's blocking threads once a slot and
-    /// its share of the budget are free, because a large body takes seconds of CPU and the
+    /// its share of the budget are free. A large body takes seconds of CPU, and the
     /// worker's thread must keep serving the other fetches and their timeouts.
     pub async fn run<T: Send + 'static>(
         &self,
@@ -36,7 +36,7 @@ impl ParseGate {
         parse: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, FetchFailure> {
         let kib = u32::try_from(body_bytes / 1024 + 1).unwrap_or(u32::MAX).min(PARSE_BUDGET_KIB);
-        // The semaphores are never closed, so acquiring cannot fail.
+        // Nothing calls `close` on these semaphores, so acquiring cannot fail.
         let Ok(_share) = self.budget.acquire_many(kib).await else { unreachable!("the parse budget is never closed") };
         let Ok(_slot) = self.slots.acquire().await else { unreachable!("the parse slots are never closed") };
 
@@ -56,23 +56,24 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    /// Run two parses of `bytes` each at once and return the most that overlapped.
+    /// Run two parses of `bytes` each at once and return the maximum that overlapped.
     async fn overlap(gate: &ParseGate, bytes: usize) -> usize {
         let running = Arc::new(AtomicUsize::new(0));
-        let most = Arc::new(AtomicUsize::new(0));
-        let parse = |running: Arc<AtomicUsize>, most: Arc<AtomicUsize>| {
+        let max_running = Arc::new(AtomicUsize::new(0));
+        let parse = |running: Arc<AtomicUsize>, max_running: Arc<AtomicUsize>| {
             move || {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
+                max_running.fetch_max(now, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(50));
                 running.fetch_sub(1, Ordering::SeqCst);
             }
         };
-        let first = gate.run(bytes, parse(running.clone(), most.clone()));
-        let second = gate.run(bytes, parse(running.clone(), most.clone()));
+        let first = gate.run(bytes, parse(running.clone(), max_running.clone()));
+        let second = gate.run(bytes, parse(running.clone(), max_running.clone()));
         let (a, b) = tokio::join!(first, second);
-        assert!(a.is_ok() && b.is_ok());
-        most.load(Ordering::SeqCst)
+        assert!(a.is_ok());
+        assert!(b.is_ok());
+        max_running.load(Ordering::SeqCst)
     }
 
     #[tokio::test]
