@@ -39,10 +39,10 @@ pub struct KafkaSettings {
     #[arg(long, env = "KAFKA_GROUP_PREFIX", default_value = "open-ahrefs")]
     pub group_prefix: String,
 
-    /// Longest time, in milliseconds, the broker holds a fetch request of an idle consumer
-    /// (`fetch.wait.max.ms`). Every hop of a crawl (frontier to scraper, scraper to admin)
-    /// may wait this long, so it is far below librdkafka's 500 ms default; the cost is
-    /// more fetch requests from idle consumers.
+    /// Longest time, in milliseconds, the broker keeps a fetch request of an idle consumer
+    /// waiting (`fetch.wait.max.ms`). Every hop of a crawl (frontier to scraper, scraper to
+    /// admin) may wait this long, so it is far below librdkafka's 500 ms default. The cost
+    /// is more fetch requests from idle consumers.
     #[arg(long, env = "KAFKA_FETCH_WAIT_MS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub fetch_wait_ms: u32,
 

@@ -348,7 +348,7 @@ const INSERT_LINKS: &str = "INSERT INTO links (source_url_id, target_url_id, anc
      FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int4[], $5::text[], $6::bool[], $7::bool[],
                  $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)";
 
-/// How the links of a batch are written.
+/// The statement that writes the links of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkWrite {
     /// Pages fetched for the first time. No row of such a page can exist, because its URL

@@ -345,9 +345,9 @@ fn byte_budget_kib(max_message_bytes: usize) -> usize {
     4 * max_message_bytes / 1024
 }
 
-/// The KiB librdkafka may prefetch ahead of the consumer: two messages of the maximum
-/// size (16 MiB with the default KAFKA_MAX_MESSAGE_BYTES), against librdkafka's default
-/// of 64 MiB, which adds to every process's memory while the consumer is held back.
+/// Return the KiB librdkafka may prefetch ahead of the consumer: two messages of the
+/// maximum size (16 MiB with the default KAFKA_MAX_MESSAGE_BYTES). librdkafka's default
+/// of 64 MiB adds to every process's memory while the consumer is held back.
 fn prefetch_kib(max_message_bytes: usize) -> usize {
     2 * max_message_bytes / 1024
 }
