@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use open_ahrefs::extract::Extractor;
-use open_ahrefs::messages::{CrawlResult, FetchOutcome, PageResponse, SCHEMA_VERSION};
+use open_ahrefs::messages::CrawlResult;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, QueryBuilder};
 use tokio::runtime::{Builder, Runtime};
@@ -361,30 +361,7 @@ async fn fresh_results(pool: &PgPool, pages: &[support::Page], extractor: &Extra
     pages
         .iter()
         .zip(ids)
-        .map(|(page, url_id)| {
-            let extracted = extractor.extract(&page.url, &page.html);
-            CrawlResult {
-                schema_version: SCHEMA_VERSION,
-                url_id,
-                site_id,
-                url: page.url.to_string(),
-                depth: 2,
-                leased_at: now,
-                fetched_at: now,
-                response_time_ms: 2,
-                outcome: FetchOutcome::Response(PageResponse {
-                    status: 200,
-                    content_type: Some("text/html".into()),
-                    body_bytes: page.html.len() as u64,
-                    redirect_to: None,
-                    facts: extracted.facts,
-                    links: extracted.links,
-                    links_dropped: 0,
-                    ..PageResponse::default()
-                }),
-                robots_sitemaps: Vec::new(),
-            }
-        })
+        .map(|(page, url_id)| support::crawl_result(extractor, page, url_id, site_id, 2, now))
         .collect()
 }
 

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use open_ahrefs::extract::Extractor;
-use open_ahrefs::messages::{self, CrawlResult, FetchOutcome, PageResponse, SCHEMA_VERSION};
+use open_ahrefs::messages::{self, CrawlResult, FetchOutcome, PageResponse};
 
 mod support;
 
@@ -34,30 +34,7 @@ fn extraction(c: &mut Criterion) {
     let results: Vec<CrawlResult> = pages
         .iter()
         .enumerate()
-        .map(|(index, page)| {
-            let extracted = extractor.extract(&page.url, &page.html);
-            CrawlResult {
-                schema_version: SCHEMA_VERSION,
-                url_id: index as i64,
-                site_id: 1,
-                url: page.url.to_string(),
-                depth: 3,
-                leased_at: Utc::now(),
-                fetched_at: Utc::now(),
-                response_time_ms: 2,
-                outcome: FetchOutcome::Response(PageResponse {
-                    status: 200,
-                    content_type: Some("text/html".into()),
-                    body_bytes: page.html.len() as u64,
-                    redirect_to: None,
-                    facts: extracted.facts,
-                    links: extracted.links,
-                    links_dropped: 0,
-                    ..PageResponse::default()
-                }),
-                robots_sitemaps: Vec::new(),
-            }
-        })
+        .map(|(index, page)| support::crawl_result(&extractor, page, index as i64, 1, 3, Utc::now()))
         .collect();
     let encoded: Vec<Vec<u8>> =
         results.iter().map(|result| serde_json::to_vec(result).expect("a result serializes")).collect();

@@ -26,9 +26,6 @@ if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VER
     "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION" >&2
 fi
 
-book=$(rustc --print sysroot)/share/doc/rust/html/book
-[ -d "$book" ] || die "the Rust book is not installed at $book; install it with rustup component add rust-docs"
-
 cleanup() {
     stop_process book-server
     "$ROOT/scripts/local-cluster.sh" down
@@ -39,8 +36,7 @@ export ADMIN_TOKEN
 ADMIN_TOKEN=fuzz-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 # The crawl only needs to give the read endpoints some rows.
 export CRAWL_DELAY_MS=${CRAWL_DELAY_MS:-0}
-start_process book-server python3 -m http.server "$BOOK_PORT" --bind 127.0.0.1 --directory "$book"
-wait_for_port 127.0.0.1 "$BOOK_PORT" "the book server"
+serve_rust_book "$BOOK_PORT"
 "$ROOT/scripts/local-cluster.sh" up
 "$ROOT/target/${OPEN_AHREFS_PROFILE:-release}/open-ahrefs" crawl "http://127.0.0.1:$BOOK_PORT/index.html" \
     --api "$API" --token "$ADMIN_TOKEN" >&2

@@ -116,6 +116,16 @@ wait_for_port() {
     die "$what did not listen on $host:$port within 60 s"
 }
 
+# Serve the Rust book that rustup installs on 127.0.0.1:$1 as the process book-server, the
+# site that the load test and the API fuzzing crawl while they run.
+serve_rust_book() {
+    local book
+    book=$(rustc --print sysroot)/share/doc/rust/html/book
+    [ -d "$book" ] || die "the Rust book is not installed at $book; install it with rustup component add rust-docs"
+    start_process book-server python3 -m http.server "$1" --bind 127.0.0.1 --directory "$book"
+    wait_for_port 127.0.0.1 "$1" "the book server"
+}
+
 # Install tansu, a Kafka-compatible broker, with its in-memory and SQLite storage engines,
 # and export OPEN_AHREFS_TANSU_BIN. The tests use only the in-memory engine, but the
 # SQLite engine stays in the build so that existing installs are reused. The build takes

@@ -25,17 +25,13 @@ if ! command -v wrk >/dev/null; then
     apt-get install -y -qq wrk >&2 || { apt-get update -qq >&2 && apt-get install -y -qq wrk >&2; }
 fi
 
-book=$(rustc --print sysroot)/share/doc/rust/html/book
-[ -d "$book" ] || die "the Rust book is not installed at $book; install it with rustup component add rust-docs"
-
 cleanup() {
     stop_process book-server
     "$ROOT/scripts/local-cluster.sh" down
 }
 trap cleanup EXIT
 
-start_process book-server python3 -m http.server "$BOOK_PORT" --bind 127.0.0.1 --directory "$book"
-wait_for_port 127.0.0.1 "$BOOK_PORT" "the book server"
+serve_rust_book "$BOOK_PORT"
 "$ROOT/scripts/local-cluster.sh" up
 
 # The default politeness (one request a second to a host) keeps the crawl of the book's

@@ -39,7 +39,7 @@ pub struct KafkaSettings {
     #[arg(long, env = "KAFKA_GROUP_PREFIX", default_value = "open-ahrefs")]
     pub group_prefix: String,
 
-    /// Longest time, in milliseconds, the broker keeps a fetch request of an idle consumer
+    /// Maximum time, in milliseconds, the broker keeps a fetch request of an idle consumer
     /// waiting (`fetch.wait.max.ms`). Every hop of a crawl (frontier to scraper, scraper to
     /// admin) may wait this long, so it is far below librdkafka's 500 ms default. The cost
     /// is more fetch requests from idle consumers.

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use chrono::{DateTime, Utc};
+use open_ahrefs::extract::Extractor;
+use open_ahrefs::messages::{CrawlResult, FetchOutcome, PageResponse, SCHEMA_VERSION};
 use url::Url;
 
 /// The host the corpus pages pretend to come from; nginx serves the tree there in
@@ -74,5 +77,40 @@ fn collect_html(dir: &Path, files: &mut Vec<PathBuf>) {
         } else if path.extension().is_some_and(|ext| ext == "html") {
             files.push(path);
         }
+    }
+}
+
+/// Build the result a scraper would send for `page`, with its links extracted.
+// The URL benchmark includes this module too but builds no results.
+#[allow(dead_code)]
+pub fn crawl_result(
+    extractor: &Extractor,
+    page: &Page,
+    url_id: i64,
+    site_id: i64,
+    depth: i32,
+    now: DateTime<Utc>,
+) -> CrawlResult {
+    let extracted = extractor.extract(&page.url, &page.html);
+    CrawlResult {
+        schema_version: SCHEMA_VERSION,
+        url_id,
+        site_id,
+        url: page.url.to_string(),
+        depth,
+        leased_at: now,
+        fetched_at: now,
+        response_time_ms: 2,
+        outcome: FetchOutcome::Response(PageResponse {
+            status: 200,
+            content_type: Some("text/html".into()),
+            body_bytes: page.html.len() as u64,
+            redirect_to: None,
+            facts: extracted.facts,
+            links: extracted.links,
+            links_dropped: 0,
+            ..PageResponse::default()
+        }),
+        robots_sitemaps: Vec::new(),
     }
 }

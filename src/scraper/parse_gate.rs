@@ -36,18 +36,18 @@ impl ParseGate {
         parse: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, FetchFailure> {
         let kib = u32::try_from(body_bytes / 1024 + 1).unwrap_or(u32::MAX).min(PARSE_BUDGET_KIB);
-        // Nothing calls `close` on these semaphores, so acquiring cannot fail.
-        let Ok(_share) = self.budget.acquire_many(kib).await else { unreachable!("the parse budget is never closed") };
-        let Ok(_slot) = self.slots.acquire().await else { unreachable!("the parse slots are never closed") };
+        let _share = self.budget.acquire_many(kib).await.map_err(|error| parse_failed(&error))?;
+        let _slot = self.slots.acquire().await.map_err(|error| parse_failed(&error))?;
 
-        tokio::task::spawn_blocking(parse).await.map_err(|error| {
-            log::error!("parsing a response body failed: {error}");
-            FetchFailure {
-                error_kind: FetchErrorKind::InvalidResponse,
-                message: format!("parsing the body failed: {error}"),
-            }
-        })
+        tokio::task::spawn_blocking(parse).await.map_err(|error| parse_failed(&error))
     }
+}
+
+/// Log and describe a parse that could not run or did not finish: a closed gate, or a
+/// parse that panicked.
+fn parse_failed(error: &dyn std::fmt::Display) -> FetchFailure {
+    log::error!("parsing a response body failed: {error}");
+    FetchFailure { error_kind: FetchErrorKind::InvalidResponse, message: format!("parsing the body failed: {error}") }
 }
 
 #[cfg(test)]
