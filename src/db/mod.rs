@@ -1,6 +1,7 @@
 //! PostgreSQL access: connecting, migrating, and the queries of each concern.
 
 pub mod audit;
+mod binary_copy;
 pub mod discover;
 pub mod frontier;
 pub mod links;

@@ -4,7 +4,7 @@
 //! arrays, whatever the number of results, URLs and links in it. Every statement is an
 //! upsert keyed on natural identities, so writing the same result twice changes nothing.
 //! The one exception is the links of a page fetched for the first time: no row of them
-//! can exist yet, so they are inserted without ON CONFLICT.
+//! can exist yet, so they go in by a binary COPY, without ON CONFLICT.
 
 use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
+use super::binary_copy::BinaryCopy;
 use super::discover::{self, clean};
 use crate::messages::{CrawlResult, FetchOutcome};
 use crate::scope::CrawlLimits;
@@ -341,19 +342,29 @@ impl<'a> LinkBatch<'a> {
     }
 }
 
-/// The links of a batch, one row per element of the columns.
-const INSERT_LINKS: &str = "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow,
+/// The upsert of the links of pages fetched before, one row per element of the columns.
+const UPSERT_LINKS: &str = "INSERT INTO links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow,
                                 ugc, sponsored, first_seen, last_seen)
      SELECT s, t, a, o, h, n, u, sp, seen, seen
      FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int4[], $5::text[], $6::bool[], $7::bool[],
-                 $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)";
+                 $8::bool[], $9::timestamptz[]) AS x(s, t, a, o, h, n, u, sp, seen)
+     ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
+        href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,
+        sponsored = EXCLUDED.sponsored,
+        last_seen = GREATEST(links.last_seen, EXCLUDED.last_seen),
+        lost_at = NULL";
+
+/// The columns of `links` that a binary COPY fills, in the order of its rows' fields.
+const COPY_LINKS: &str = "COPY links (source_url_id, target_url_id, anchor_text, occurrence, href, nofollow, ugc,
+                        sponsored, first_seen, last_seen)
+     FROM STDIN (FORMAT binary)";
 
 /// The statement that writes the links of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkWrite {
     /// Pages fetched for the first time. No row of such a page can exist, because its URL
-    /// is locked and had no result, so a plain INSERT cannot conflict and skips the cost
-    /// of ON CONFLICT.
+    /// is locked and had no result, so the rows cannot conflict and go in by a binary
+    /// COPY, which skips the cost of ON CONFLICT and of binding arrays.
     FirstFetch,
     /// Pages fetched before: a result delivered twice updates the same rows, and a link
     /// found again is live again.
@@ -370,18 +381,10 @@ async fn write_links(
         return Ok(0);
     }
 
-    let statement = match mode {
-        LinkWrite::FirstFetch => INSERT_LINKS.to_string(),
-        LinkWrite::Upsert => format!(
-            "{INSERT_LINKS}
-             ON CONFLICT (source_url_id, target_url_id, anchor_text, occurrence) DO UPDATE SET
-                href = EXCLUDED.href, nofollow = EXCLUDED.nofollow, ugc = EXCLUDED.ugc,
-                sponsored = EXCLUDED.sponsored,
-                last_seen = GREATEST(links.last_seen, EXCLUDED.last_seen),
-                lost_at = NULL"
-        ),
-    };
-    let written = sqlx::query(&statement)
+    if mode == LinkWrite::FirstFetch {
+        return copy_links(tx, c).await;
+    }
+    let written = sqlx::query(UPSERT_LINKS)
         .bind(&c.source)
         .bind(&c.target)
         .bind(&c.anchor_text)
@@ -395,6 +398,30 @@ async fn write_links(
         .await?
         .rows_affected();
     Ok(written)
+}
+
+/// Insert link rows that cannot conflict with a binary COPY; returns how many went in.
+async fn copy_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
+    // About 80 bytes of field headers and numbers per row, plus its two texts.
+    let text_bytes: usize = c.anchor_text.iter().chain(&c.href).map(|text| text.len()).sum();
+    let mut copy = BinaryCopy::with_capacity(c.source.len() * 80 + text_bytes);
+    for i in 0..c.source.len() {
+        copy.row(10);
+        copy.int8(c.source[i]);
+        copy.int8(c.target[i]);
+        copy.text(&c.anchor_text[i]);
+        copy.int4(c.occurrence[i]);
+        copy.text(&c.href[i]);
+        copy.bool(c.nofollow[i]);
+        copy.bool(c.ugc[i]);
+        copy.bool(c.sponsored[i]);
+        copy.timestamptz(c.seen[i]);
+        copy.timestamptz(c.seen[i]);
+    }
+
+    let mut sink = tx.copy_in_raw(COPY_LINKS).await?;
+    sink.send(copy.finish()).await?;
+    sink.finish().await
 }
 
 /// A page that answered again without a link it had before has lost that link. A fetch
