@@ -40,55 +40,29 @@ pub async fn in_flight(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM urls WHERE state = 'queued'").fetch_one(pool).await
 }
 
-/// One lease in this many goes to the deepest due URLs of a site; see [`lease_due`].
-const DEEPEST_SHARE: i64 = 8;
-
-/// Lease up to `limit` due URLs, at most `per_site` in flight for each site, so that none
-/// crowds out the others.
-///
-/// Most of a site's leases go to its shallowest URLs, so that it is crawled breadth-first,
-/// and one in [`DEEPEST_SHARE`] to its deepest. A chain of pages that each link only to
-/// the next one (paginated lists, the next-page links of a book) grows one level per hop:
-/// breadth-first alone would hold each of its pages back until every shallower URL of the
-/// site was leased, and leave the whole chain for the end of the crawl.
+/// Lease up to `limit` due URLs, at most `per_site` in flight for each site, shallowest
+/// first, so that every site is crawled breadth-first and none crowds out the others.
 pub async fn lease_due(
     pool: &PgPool,
     limit: i64,
     per_site: i64,
     lease: Duration,
 ) -> Result<Vec<LeasedUrl>, sqlx::Error> {
-    // The two orders are exact reverses of each other, so the two picks of a site overlap
-    // only when it has fewer due URLs than room, and then together they take all of them.
     sqlx::query_as(
         "WITH in_flight AS (
             SELECT site_id, count(*) AS n FROM urls WHERE state = 'queued' GROUP BY site_id
          ),
-         room AS (
-            SELECT s.id AS site_id, LEAST($1, GREATEST(0, $2 - COALESCE(f.n, 0))) AS n
-            FROM sites s LEFT JOIN in_flight f ON f.site_id = s.id
-         ),
-         deepest AS (
-            SELECT d.id FROM room r
-            CROSS JOIN LATERAL (
-                SELECT id FROM urls
-                WHERE site_id = r.site_id AND state = 'pending' AND next_fetch_at <= now()
-                ORDER BY depth DESC, id DESC
-                LIMIT (r.n + $4 - 1) / $4
-                FOR UPDATE SKIP LOCKED
-            ) d
-         ),
-         shallowest AS (
-            SELECT d.id FROM room r
-            CROSS JOIN LATERAL (
-                SELECT id FROM urls
-                WHERE site_id = r.site_id AND state = 'pending' AND next_fetch_at <= now()
-                ORDER BY depth, id
-                LIMIT r.n - (r.n + $4 - 1) / $4
-                FOR UPDATE SKIP LOCKED
-            ) d
-         ),
          due AS (
-            SELECT id FROM deepest UNION SELECT id FROM shallowest LIMIT $1
+            SELECT d.id FROM sites s
+            LEFT JOIN in_flight f ON f.site_id = s.id
+            CROSS JOIN LATERAL (
+                SELECT id FROM urls
+                WHERE site_id = s.id AND state = 'pending' AND next_fetch_at <= now()
+                ORDER BY depth, id
+                LIMIT GREATEST(0, $2 - COALESCE(f.n, 0))
+                FOR UPDATE SKIP LOCKED
+            ) d
+            LIMIT $1
          )
          UPDATE urls u SET state = 'queued', leased_at = now(), leased_until = now() + make_interval(secs => $3)
          FROM due WHERE u.id = due.id
@@ -97,7 +71,6 @@ pub async fn lease_due(
     .bind(limit)
     .bind(per_site)
     .bind(lease.as_secs_f64())
-    .bind(DEEPEST_SHARE)
     .fetch_all(pool)
     .await
 }
