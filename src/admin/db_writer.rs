@@ -1,12 +1,19 @@
 //! DbWriter: collects fetch results into batches and writes each batch in one transaction,
 //! acknowledging the results to KafkaIngest only after the commit.
 //!
-//! A batch is written when it reaches DB_BATCH_SIZE results or when the DB_BATCH_MS timer
-//! fires, whichever comes first.
+//! A batch is written when it reaches DB_BATCH_SIZE results, or once the writer has rested
+//! as long as its last write took, but never longer than DB_BATCH_MS.
+//!
+//! The rest sets the batch size by the load. When results trickle in, as on a chain of
+//! pages that each link only to the next one, a result is written within milliseconds, and
+//! the frontier can lease the next page at once. Under load, each write takes longer, the
+//! rest grows with it, and the results that arrive meanwhile make a larger batch, so the
+//! writer keeps a fixed cost per transaction from eating the database's time.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix::SpawnHandle;
 use sqlx::PgPool;
 
 use super::frontier::{Frontier, Wake};
@@ -20,7 +27,12 @@ pub struct DbWriter {
     pool: PgPool,
     buffer: Vec<Delivery<CrawlResult>>,
     batch_size: usize,
-    batch_interval: Duration,
+    /// The maximum rest between two writes, DB_BATCH_MS.
+    max_rest: Duration,
+    /// When the last write ended and how long it took.
+    last_write: Option<(Instant, Duration)>,
+    /// The flush scheduled for the end of the rest, while results wait for it.
+    scheduled: Option<SpawnHandle>,
     policy: WritePolicy,
     /// Woken after each commit, which may have added pending URLs and stored the results
     /// of leased ones.
@@ -31,17 +43,46 @@ impl DbWriter {
     pub fn new(
         pool: PgPool,
         batch_size: usize,
-        batch_interval: Duration,
+        max_rest: Duration,
         policy: WritePolicy,
         frontier: Addr<Frontier>,
     ) -> Self {
-        Self { pool, buffer: Vec::with_capacity(batch_size), batch_size, batch_interval, policy, frontier }
+        Self {
+            pool,
+            buffer: Vec::with_capacity(batch_size),
+            batch_size,
+            max_rest,
+            last_write: None,
+            scheduled: None,
+            policy,
+            frontier,
+        }
+    }
+
+    /// Write the buffer now if it is full or the rest is over, else schedule the write for
+    /// the end of the rest.
+    fn flush_when_due(&mut self, ctx: &mut Context<Self>) {
+        let rest_left = match self.last_write {
+            Some((ended, took)) => took.min(self.max_rest).saturating_sub(ended.elapsed()),
+            None => Duration::ZERO,
+        };
+        if self.buffer.len() >= self.batch_size || rest_left.is_zero() {
+            self.flush(ctx);
+        } else if self.scheduled.is_none() {
+            self.scheduled = Some(ctx.run_later(rest_left, |writer, ctx| {
+                writer.scheduled = None;
+                writer.flush(ctx);
+            }));
+        }
     }
 
     /// Write the buffered results. The actor handles no other message until the batch is
     /// committed, so its mailbox fills and KafkaIngest stops consuming: a slow database
     /// slows the crawl down instead of growing memory.
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.scheduled.take() {
+            ctx.cancel_future(handle);
+        }
         if self.buffer.is_empty() {
             return;
         }
@@ -61,8 +102,10 @@ impl DbWriter {
                 for delivery in batch {
                     delivery.ack.done();
                 }
+                started.elapsed()
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|took, writer, _ctx| writer.last_write = Some((Instant::now(), took))),
         );
     }
 }
@@ -72,10 +115,6 @@ impl Actor for DbWriter {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.batch_size);
-        // A partial batch waits for the timer, not for an empty mailbox: writing whenever
-        // the mailbox ran dry made transactions of a few results each, and cut the
-        // benchmark crawl from 758 to 224 pages/s.
-        ctx.run_interval(self.batch_interval, |writer, ctx| writer.flush(ctx));
     }
 }
 
@@ -85,9 +124,7 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
     fn handle(&mut self, delivery: Delivery<CrawlResult>, ctx: &mut Self::Context) {
         ActorMessages { actor: ActorName::DbWriter, direction: "in", count: 1 }.emit();
         self.buffer.push(delivery);
-        if self.buffer.len() >= self.batch_size {
-            self.flush(ctx);
-        }
+        self.flush_when_due(ctx);
     }
 }
 
