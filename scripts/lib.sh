@@ -63,6 +63,8 @@ ensure_postgres() {
             # Test runs trade crash safety for speed; their data is thrown away anyway.
             extra="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         fi
+        # More server settings, such as "-c shared_buffers=1GB", from the caller.
+        extra="$extra ${OPEN_AHREFS_PG_OPTIONS:-}"
         as_pg_owner "$pgbin/pg_ctl" -D "$data" -w -t 60 -l "$data/server.log" \
             -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c max_connections=300 $extra" start >&2 \
             || die "PostgreSQL did not start; see $data/server.log"
