@@ -38,12 +38,13 @@ pub struct ResultSink {
 
 impl ResultSink {
     /// Create the producer; `role` names it in metrics (`admin-producer`, `scraper-producer`).
-    pub fn new(settings: &KafkaSettings, role: &str, shutdown: Shutdown) -> anyhow::Result<Self> {
+    /// `linger` is how long a message waits for others to share its request (`linger.ms`).
+    pub fn new(settings: &KafkaSettings, role: &str, linger: Duration, shutdown: Shutdown) -> anyhow::Result<Self> {
         let producer: FutureProducer<StatsContext> = super::client_config(settings)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "lz4")
-            .set("linger.ms", "5")
+            .set("linger.ms", linger.as_millis().to_string())
             .set("message.timeout.ms", "30000")
             .create_with_context(StatsContext::new(format!("{role}-producer")))
             .with_context(|| format!("creating a Kafka producer for {}", settings.kafka_brokers))?;

@@ -87,7 +87,10 @@ impl Handler<Stop> for Supervisor {
 
 impl Supervisor {
     fn start_children(settings: &ScraperSettings, shutdown: Shutdown) -> anyhow::Result<Self> {
-        let sink = ResultSink::new(&settings.kafka, "scraper", shutdown.clone())?.start();
+        // Results come out one fetch at a time. A 5 ms linger lets them share requests
+        // under load: with 1 ms in both producers, the broker used 14.8 CPU seconds in the
+        // benchmark crawl instead of about 5.
+        let sink = ResultSink::new(&settings.kafka, "scraper", Duration::from_millis(5), shutdown.clone())?.start();
         let fetch_settings = FetchSettings::from_settings(settings);
         let resolver = CrawlResolver::new(&settings.politeness.resolve, settings.politeness.allow_private_addresses)?;
         if settings.politeness.allow_private_addresses {
