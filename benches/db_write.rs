@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use open_ahrefs::extract::Extractor;
+use open_ahrefs::db::url_cache::UrlCache;
 use open_ahrefs::messages::CrawlResult;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, QueryBuilder};
@@ -403,7 +404,7 @@ fn db_writer(c: &mut Criterion) {
                 let results = runtime.block_on(fresh_results(&pool, &pages, &extractor, batch));
                 let started = Instant::now();
                 let stats = runtime
-                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
+                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy, &mut UrlCache::default()))
                     .expect("write_results failed");
                 elapsed += started.elapsed();
                 assert_eq!(stats.links, links as u64, "every link of the batch is stored");
@@ -420,11 +421,11 @@ fn db_writer(c: &mut Criterion) {
                 batch += 1;
                 let results = runtime.block_on(fresh_results(&pool, &pages, &extractor, batch));
                 runtime
-                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
+                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy, &mut UrlCache::default()))
                     .expect("write_results failed");
                 let started = Instant::now();
                 let stats = runtime
-                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy))
+                    .block_on(open_ahrefs::db::write::write_results(&pool, &results, &policy, &mut UrlCache::default()))
                     .expect("write_results failed on the duplicate delivery");
                 elapsed += started.elapsed();
                 assert_eq!(stats.links, links as u64, "every link of the batch is updated");

@@ -17,6 +17,7 @@ use actix::SpawnHandle;
 use sqlx::PgPool;
 
 use super::frontier::{Frontier, Wake};
+use crate::db::url_cache::UrlCache;
 use crate::db::{self, write::BatchStats, write::WritePolicy};
 use crate::kafka::Delivery;
 use crate::messages::CrawlResult;
@@ -33,6 +34,8 @@ pub struct DbWriter {
     last_write: Option<(Instant, Duration)>,
     /// The flush scheduled for the end of the rest, while results wait for it.
     scheduled: Option<SpawnHandle>,
+    /// Moved into each write and back, which the one write at a time allows.
+    url_cache: UrlCache,
     policy: WritePolicy,
     /// Woken after each commit, which may have added pending URLs and stored the results
     /// of leased ones.
@@ -54,6 +57,7 @@ impl DbWriter {
             max_rest,
             last_write: None,
             scheduled: None,
+            url_cache: UrlCache::default(),
             policy,
             frontier,
         }
@@ -90,10 +94,11 @@ impl DbWriter {
         let pool = self.pool.clone();
         let policy = self.policy.clone();
         let frontier = self.frontier.clone();
+        let mut url_cache = std::mem::take(&mut self.url_cache);
         ctx.wait(
             async move {
                 let started = Instant::now();
-                write_until_durable(&pool, &batch, &policy).await;
+                write_until_durable(&pool, &batch, &policy, &mut url_cache).await;
                 // One Wake per commit, and the Frontier merges the ones that arrive during
                 // a tick, so this unchecked send cannot pile up.
                 frontier.do_send(Wake);
@@ -102,10 +107,13 @@ impl DbWriter {
                 for delivery in batch {
                     delivery.ack.done();
                 }
-                started.elapsed()
+                (started.elapsed(), url_cache)
             }
             .into_actor(self)
-            .map(|took, writer, _ctx| writer.last_write = Some((Instant::now(), took))),
+            .map(|(took, url_cache), writer, _ctx| {
+                writer.last_write = Some((Instant::now(), took));
+                writer.url_cache = url_cache;
+            }),
         );
     }
 }
@@ -130,14 +138,19 @@ impl Handler<Delivery<CrawlResult>> for DbWriter {
 
 /// Write a batch, retrying while the database is unreachable. A batch the database
 /// rejects for its data is split, so that one bad result cannot hold back the others.
-async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], policy: &WritePolicy) {
+async fn write_until_durable(
+    pool: &PgPool,
+    batch: &[Delivery<CrawlResult>],
+    policy: &WritePolicy,
+    url_cache: &mut UrlCache,
+) {
     let results: Vec<&CrawlResult> = batch.iter().map(|d| &d.message).collect();
-    match write_with_retry(pool, &results, policy).await {
+    match write_with_retry(pool, &results, policy, url_cache).await {
         Ok(()) => {}
         Err(error) if results.len() > 1 => {
             log::warn!("a batch of {} results was rejected ({error}); writing them one by one", results.len());
             for result in &results {
-                if let Err(error) = write_with_retry(pool, std::slice::from_ref(result), policy).await {
+                if let Err(error) = write_with_retry(pool, std::slice::from_ref(result), policy, url_cache).await {
                     // The URL stays leased, so it is fetched again when its lease runs out.
                     BatchFailed {
                         results: 1,
@@ -156,13 +169,18 @@ async fn write_until_durable(pool: &PgPool, batch: &[Delivery<CrawlResult>], pol
 }
 
 /// Retry transient failures forever with backoff; return the first data error.
-async fn write_with_retry(pool: &PgPool, results: &[&CrawlResult], policy: &WritePolicy) -> Result<(), sqlx::Error> {
+async fn write_with_retry(
+    pool: &PgPool,
+    results: &[&CrawlResult],
+    policy: &WritePolicy,
+    url_cache: &mut UrlCache,
+) -> Result<(), sqlx::Error> {
     let mut backoff = Duration::from_millis(100);
     let mut attempt = 0;
     loop {
         attempt += 1;
         let started = Instant::now();
-        match db::write::write_results(pool, results, policy).await {
+        match db::write::write_results(pool, results, policy, url_cache).await {
             Ok(BatchStats { new_urls, links, unknown_urls }) => {
                 BatchWritten {
                     results: results.len() - unknown_urls as usize,

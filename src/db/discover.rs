@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::{Postgres, Transaction};
 use url::Url;
 
+use super::url_cache::{CachedUrl, UrlCache};
 use crate::messages::{CrawlResult, FetchOutcome, UrlKind};
 use crate::scope::{path_key, CrawlLimits, GuardCounts};
 
@@ -23,6 +24,9 @@ pub struct Discovered<'a> {
     /// The id of every discovered URL, new or known, by its text as stored.
     pub ids: HashMap<Cow<'a, str>, i64>,
     pub new_urls: u64,
+    /// The URLs read from or written to the database, for the cache once the transaction
+    /// commits, with the depths this batch leaves them.
+    pub to_cache: Vec<(Cow<'a, str>, CachedUrl)>,
 }
 
 /// Collect every URL the results point at, keeping the smallest depth per URL. The keys
@@ -62,28 +66,51 @@ fn candidates<'a>(results: &[&'a CrawlResult]) -> HashMap<Cow<'a, str>, Candidat
     found
 }
 
-/// Insert the URLs not seen before and return the ids of all of them.
+/// Insert the URLs not seen before and return the ids of all of them. The ids of URLs in
+/// `cache` come from it, and only the others are looked up.
 pub async fn record<'a>(
     tx: &mut Transaction<'_, Postgres>,
     results: &[&'a CrawlResult],
     limits: &CrawlLimits,
+    cache: &mut UrlCache,
 ) -> Result<Discovered<'a>, sqlx::Error> {
     let found = candidates(results);
     if found.is_empty() {
-        return Ok(Discovered { ids: HashMap::new(), new_urls: 0 });
+        return Ok(Discovered { ids: HashMap::new(), new_urls: 0, to_cache: Vec::new() });
     }
-    let all: Vec<&str> = found.keys().map(|url| url.as_ref()).collect();
 
-    let known: Vec<(i64, String, i32)> =
-        sqlx::query_as("SELECT id, url, depth FROM urls WHERE url = ANY($1)").bind(&all).fetch_all(&mut **tx).await?;
     let mut ids: HashMap<Cow<'a, str>, i64> = HashMap::with_capacity(found.len());
+    let mut to_cache: Vec<(Cow<'a, str>, CachedUrl)> = Vec::new();
     let mut shallower: Vec<(i64, i32)> = Vec::new();
+    let mut uncached: Vec<&str> = Vec::new();
+    for (url, candidate) in &found {
+        match cache.get(url) {
+            Some(cached) => {
+                ids.insert(url.clone(), cached.id);
+                if candidate.depth < cached.depth {
+                    shallower.push((cached.id, candidate.depth));
+                    to_cache.push((url.clone(), CachedUrl { id: cached.id, depth: candidate.depth }));
+                }
+            }
+            None => uncached.push(url.as_ref()),
+        }
+    }
+
+    let known: Vec<(i64, String, i32)> = if uncached.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as("SELECT id, url, depth FROM urls WHERE url = ANY($1)")
+            .bind(&uncached)
+            .fetch_all(&mut **tx)
+            .await?
+    };
     for (id, url, depth) in known {
         if let Some((key, candidate)) = found.get_key_value(url.as_str()) {
             ids.insert(key.clone(), id);
             if candidate.depth < depth {
                 shallower.push((id, candidate.depth));
             }
+            to_cache.push((key.clone(), CachedUrl { id, depth: depth.min(candidate.depth) }));
         }
     }
     lower_depths(tx, shallower, limits.max_depth).await?;
@@ -106,7 +133,7 @@ pub async fn record<'a>(
         .filter(|(url, _)| matches!(url.scheme(), "http" | "https"))
         .collect();
     if new.is_empty() {
-        return Ok(Discovered { ids, new_urls: 0 });
+        return Ok(Discovered { ids, new_urls: 0, to_cache });
     }
     let rows = classify(tx, new, limits).await?;
 
@@ -135,9 +162,13 @@ pub async fn record<'a>(
     .fetch_all(&mut **tx)
     .await?;
 
+    let depth_of: HashMap<&str, i32> = rows.url.iter().map(String::as_str).zip(rows.depth.iter().copied()).collect();
     let mut added_per_site: HashMap<i64, i64> = HashMap::new();
     for (id, url, site) in &inserted {
         ids.insert(Cow::Owned(url.clone()), *id);
+        if let Some(&depth) = depth_of.get(url.as_str()) {
+            to_cache.push((Cow::Owned(url.clone()), CachedUrl { id: *id, depth }));
+        }
         if let Some(site) = site {
             *added_per_site.entry(*site).or_default() += 1;
         }
@@ -161,7 +192,7 @@ pub async fn record<'a>(
             sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)").bind(&missing).fetch_all(&mut **tx).await?;
         ids.extend(late.into_iter().map(|(id, url)| (Cow::Owned(url), id)));
     }
-    Ok(Discovered { ids, new_urls: inserted.len() as u64 })
+    Ok(Discovered { ids, new_urls: inserted.len() as u64, to_cache })
 }
 
 /// Give known URLs the smaller depth of a shorter path found to them, and the pages

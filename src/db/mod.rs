@@ -8,6 +8,7 @@ pub mod links;
 pub mod rank;
 pub mod read;
 pub mod sites;
+pub mod url_cache;
 pub mod write;
 
 use std::time::Duration;

@@ -15,6 +15,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::binary_copy::BinaryCopy;
 use super::discover::{self, clean};
+use super::url_cache::UrlCache;
 use crate::messages::{CrawlResult, FetchOutcome};
 use crate::scope::CrawlLimits;
 
@@ -37,11 +38,13 @@ pub struct BatchStats {
     pub unknown_urls: u64,
 }
 
-/// Write a batch of results in one transaction.
+/// Write a batch of results in one transaction. `cache` saves looking up URLs stored
+/// before, and learns the URLs of the batch once it is committed.
 pub async fn write_results<R: Borrow<CrawlResult>>(
     pool: &PgPool,
     results: &[R],
     policy: &WritePolicy,
+    cache: &mut UrlCache,
 ) -> Result<BatchStats, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut stats = BatchStats::default();
@@ -52,7 +55,7 @@ pub async fn write_results<R: Borrow<CrawlResult>>(
     let results: Vec<&CrawlResult> = results.into_iter().filter(|r| known.contains_key(&r.url_id)).collect();
     stats.unknown_urls = (received - results.len()) as u64;
 
-    let discovered = discover::record(&mut tx, &results, &policy.limits).await?;
+    let discovered = discover::record(&mut tx, &results, &policy.limits, cache).await?;
     stats.new_urls = discovered.new_urls;
     let links = LinkBatch::build(&results, &known, &discovered.ids);
     upsert_pages(&mut tx, &results, &known, &discovered.ids, &links.first_fetch_counts).await?;
@@ -66,6 +69,9 @@ pub async fn write_results<R: Borrow<CrawlResult>>(
     update_states(&mut tx, &results, policy).await?;
 
     tx.commit().await?;
+    for (url, entry) in &discovered.to_cache {
+        cache.insert(url, *entry);
+    }
     Ok(stats)
 }
 
