@@ -207,6 +207,12 @@ pub async fn record<'a>(
 /// The walk follows the live links of the pages already fetched, only where it lowers a
 /// depth, and stops at MAX_DEPTH, so it ends. NOTE: it does not follow redirects, whose
 /// targets are not stored as links.
+///
+/// NOTE: the walk runs inside the DbWriter's transaction, so no batch commits while it
+/// runs. When a page with many pages below it was first reached through a longer path,
+/// the walk lowers all of them. In one benchmark crawl, 17 calls took 7.9 s and changed
+/// 27,463 rows. Moving the walk to an actor of its own, in transactions of its own, would
+/// take it off the write path.
 async fn lower_depths(
     tx: &mut Transaction<'_, Postgres>,
     shallower: Vec<(i64, i32)>,
