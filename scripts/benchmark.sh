@@ -309,7 +309,10 @@ describe_machine() {
     echo "postgresql:  $("$(cat "$RUN_DIR/pg.bin" 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/postgres" --version)"
     echo "brokers:     $BROKERS${EXTERNAL_KAFKA:+ (external: KAFKA_BROKERS=$EXTERNAL_KAFKA)}"
     case " $BROKERS " in
-        *" tansu "*) echo "tansu:       $(PATH=$HOME/.cargo/bin:$PATH tansu --version 2>&1 | head -n 1)" ;;
+        *" tansu "*)
+            # The binary that ensure_tansu in scripts/lib.sh installs and the cluster runs.
+            local tansu=${OPEN_AHREFS_TANSU_ROOT:-$HOME/.cache/open-ahrefs/tansu-$TANSU_VERSION-libsql}/bin/tansu
+            echo "tansu:       $("$tansu" --version 2>&1 | head -n 1)" ;;
     esac
     echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT(_PER_SITE)=$FRONTIER_MAX_IN_FLIGHT CRAWL_DELAY_MS=0 HOST_CONCURRENCY=$HOST_CONCURRENCY RESPECT_ROBOTS=false MAX_DEPTH=$MAX_DEPTH, others at concurrency $CONCURRENCY"
 }
