@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use open_ahrefs::extract::Extractor;
 use open_ahrefs::db::url_cache::UrlCache;
+use open_ahrefs::extract::Extractor;
 use open_ahrefs::messages::CrawlResult;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, QueryBuilder};

@@ -34,7 +34,8 @@ pub struct DbWriter {
     last_write: Option<(Instant, Duration)>,
     /// The flush scheduled for the end of the rest, while results wait for it.
     scheduled: Option<SpawnHandle>,
-    /// Moved into each write and back, which the one write at a time allows.
+    /// Cache of stored URL ids. Each write takes it and hands it back, which is safe
+    /// because only one write runs at a time.
     url_cache: UrlCache,
     policy: WritePolicy,
     /// Woken after each commit, which may have added pending URLs and stored the results

@@ -64,9 +64,9 @@ impl BinaryCopy {
     }
 
     fn field(&mut self, bytes: &[u8]) {
-        // A field longer than i32::MAX bytes cannot be sent in this format, and no value
-        // of the tables written this way comes near it: the page and message size limits
-        // cap every text at a few MiB.
+        // The format cannot carry a field over i32::MAX bytes. Such a field would get a
+        // wrong length, and PostgreSQL would reject the data and so the batch. The Kafka
+        // message size limit keeps every text of a result far below it.
         let length = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
         self.buffer.extend_from_slice(&length.to_be_bytes());
         self.buffer.extend_from_slice(bytes);

@@ -38,8 +38,8 @@ pub struct BatchStats {
     pub unknown_urls: u64,
 }
 
-/// Write a batch of results in one transaction. `cache` saves looking up URLs stored
-/// before, and learns the URLs of the batch once it is committed.
+/// Write a batch of results in one transaction. URLs found in `cache` are not looked up
+/// again, and the URLs of the batch go into it once the transaction commits.
 pub async fn write_results<R: Borrow<CrawlResult>>(
     pool: &PgPool,
     results: &[R],
@@ -365,7 +365,7 @@ const COPY_LINKS: &str = "COPY links (source_url_id, target_url_id, anchor_text,
                         sponsored, first_seen, last_seen)
      FROM STDIN (FORMAT binary)";
 
-/// The statement that writes the links of a batch.
+/// How the links of a batch are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LinkWrite {
     /// Pages fetched for the first time. No row of such a page can exist, because its URL
@@ -386,10 +386,13 @@ async fn write_links(
     if c.source.is_empty() {
         return Ok(0);
     }
-
-    if mode == LinkWrite::FirstFetch {
-        return copy_links(tx, c).await;
+    match mode {
+        LinkWrite::FirstFetch => copy_links(tx, c).await,
+        LinkWrite::Upsert => upsert_links(tx, c).await,
     }
+}
+
+async fn upsert_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
     let written = sqlx::query(UPSERT_LINKS)
         .bind(&c.source)
         .bind(&c.target)
@@ -406,11 +409,13 @@ async fn write_links(
     Ok(written)
 }
 
-/// Insert link rows that cannot conflict with a binary COPY; returns how many went in.
+/// Insert link rows by a binary COPY and return how many went in. The rows must not
+/// conflict with stored ones, because COPY cannot skip or update a row.
 async fn copy_links(tx: &mut Transaction<'_, Postgres>, c: &LinkColumns<'_>) -> Result<u64, sqlx::Error> {
-    // About 80 bytes of field headers and numbers per row, plus its two texts.
+    // A row takes 81 bytes of field count, field lengths and fixed-size values, plus its
+    // two texts.
     let text_bytes: usize = c.anchor_text.iter().chain(&c.href).map(|text| text.len()).sum();
-    let mut copy = BinaryCopy::with_capacity(c.source.len() * 80 + text_bytes);
+    let mut copy = BinaryCopy::with_capacity(c.source.len() * 81 + text_bytes);
     for i in 0..c.source.len() {
         copy.row(10);
         copy.int8(c.source[i]);
