@@ -97,6 +97,13 @@ static FRONTIER_DISPATCHED: LazyLock<IntCounter> = LazyLock::new(|| {
 static FRONTIER_LEASES_EXPIRED: LazyLock<IntCounter> = LazyLock::new(|| {
     counter("open_ahrefs_frontier_leases_expired_total", "URLs handed out again because no result came back in time.")
 });
+static DEPTH_WALK_URLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "open_ahrefs_depth_walk_urls_total",
+        "URLs a depth walk lowered, put back in line after a skip for depth, or deferred to a later round.",
+        &["outcome"],
+    )
+});
 static SITES: LazyLock<IntCounterVec> =
     LazyLock::new(|| counter_vec("open_ahrefs_site_events_total", "Site milestones.", &["event"]));
 static KAFKA_CLIENT_MESSAGES: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -157,15 +164,17 @@ pub enum ActorName {
     ResultSink,
     DbWriter,
     Frontier,
+    DepthWalker,
 }
 
 impl ActorName {
-    const ALL: [ActorName; 5] = [
+    const ALL: [ActorName; 6] = [
         ActorName::KafkaIngest,
         ActorName::FetchWorker,
         ActorName::ResultSink,
         ActorName::DbWriter,
         ActorName::Frontier,
+        ActorName::DepthWalker,
     ];
 
     pub fn name(self) -> &'static str {
@@ -175,6 +184,7 @@ impl ActorName {
             ActorName::ResultSink => "ResultSink",
             ActorName::DbWriter => "DbWriter",
             ActorName::Frontier => "Frontier",
+            ActorName::DepthWalker => "DepthWalker",
         }
     }
 }
@@ -189,9 +199,13 @@ pub fn init() {
     for kind in FetchErrorKind::ALL {
         ERRORS.with_label_values(&["fetch", kind.as_str()]);
     }
-    for (stage, code) in
-        [("produce", "kafka"), ("dead_letter", "kafka"), ("db_write", "database"), ("frontier", "database")]
-    {
+    for (stage, code) in [
+        ("produce", "kafka"),
+        ("dead_letter", "kafka"),
+        ("db_write", "database"),
+        ("frontier", "database"),
+        ("depth_walk", "database"),
+    ] {
         ERRORS.with_label_values(&[stage, code]);
     }
     for table in ["pages", "urls", "links"] {
@@ -199,6 +213,9 @@ pub fn init() {
     }
     for event in ["added", "done"] {
         SITES.with_label_values(&[event]);
+    }
+    for outcome in ["lowered", "requeued", "deferred"] {
+        DEPTH_WALK_URLS.with_label_values(&[outcome]);
     }
     for actor in ActorName::ALL {
         ACTOR_MESSAGES.with_label_values(&[actor.name(), "in"]);
@@ -580,6 +597,42 @@ impl FrontierFailed<'_> {
     pub fn emit(&self) {
         log::warn!(actor = "Frontier"; "frontier step failed, retrying on the next tick: {}", self.error);
         ERRORS.with_label_values(&["frontier", "database"]).inc();
+    }
+}
+
+/// A round of depth walks committed.
+pub struct DepthsLowered {
+    pub summary: crate::db::depth::WalkSummary,
+    pub elapsed: Duration,
+}
+
+impl DepthsLowered {
+    pub fn emit(&self) {
+        let s = &self.summary;
+        log::debug!(
+            actor = "DepthWalker";
+            "ran {} depth walks in {:?}: {} URLs lowered, {} put back in line, {} deferred",
+            s.walks,
+            self.elapsed,
+            s.lowered,
+            s.requeued,
+            s.deferred
+        );
+        DEPTH_WALK_URLS.with_label_values(&["lowered"]).inc_by(s.lowered);
+        DEPTH_WALK_URLS.with_label_values(&["requeued"]).inc_by(s.requeued);
+        DEPTH_WALK_URLS.with_label_values(&["deferred"]).inc_by(s.deferred);
+    }
+}
+
+/// A round of depth walks failed; its walks stay queued for the next round.
+pub struct DepthWalkFailed<'a> {
+    pub error: &'a dyn std::fmt::Display,
+}
+
+impl DepthWalkFailed<'_> {
+    pub fn emit(&self) {
+        log::warn!(actor = "DepthWalker"; "depth walk failed, retrying on the next round: {}", self.error);
+        ERRORS.with_label_values(&["depth_walk", "database"]).inc();
     }
 }
 

@@ -3,6 +3,7 @@
 mod api;
 mod auth;
 mod db_writer;
+mod depth_walker;
 mod export;
 mod frontier;
 mod links_api;
@@ -147,6 +148,7 @@ impl Supervisor {
             shutdown,
         )?
         .start();
+        depth_walker::DepthWalker::new(writer_pool.clone(), settings.limits.max_depth).start();
         if settings.rank_interval_seconds > 0 {
             ranker::Ranker::new(writer_pool, Duration::from_secs(settings.rank_interval_seconds)).start();
         }

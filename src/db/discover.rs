@@ -29,9 +29,11 @@ pub struct Discovered<'a> {
     pub to_cache: Vec<(Cow<'a, str>, CachedUrl)>,
 }
 
-/// Collect every URL the results point at, keeping the smallest depth per URL. The keys
-/// are the URLs as stored, borrowed from the results unless they contained a NUL.
-fn candidates<'a>(results: &[&'a CrawlResult]) -> HashMap<Cow<'a, str>, Candidate> {
+/// Collect every URL the results point at, keeping the smallest depth per URL. A result's
+/// depth is the smaller of the one it was leased with and `stored_depth`, which a depth
+/// walk may have lowered while the page was fetched. The keys are the URLs as stored,
+/// borrowed from the results unless they contained a NUL.
+fn candidates<'a>(results: &[&'a CrawlResult], stored_depth: &HashMap<i64, i32>) -> HashMap<Cow<'a, str>, Candidate> {
     let mut found: HashMap<Cow<'a, str>, Candidate> = HashMap::new();
     let mut add = |url: &'a str, kind: UrlKind, depth: i32, in_sitemap: bool| {
         found
@@ -43,9 +45,10 @@ fn candidates<'a>(results: &[&'a CrawlResult]) -> HashMap<Cow<'a, str>, Candidat
             .or_insert(Candidate { kind, depth, in_sitemap });
     };
     for result in results {
-        let depth = result.depth.saturating_add(1);
+        let own_depth = stored_depth.get(&result.url_id).map_or(result.depth, |d| result.depth.min(*d));
+        let depth = own_depth.saturating_add(1);
         for sitemap in &result.robots_sitemaps {
-            add(sitemap, UrlKind::Sitemap, result.depth, false);
+            add(sitemap, UrlKind::Sitemap, own_depth, false);
         }
         let FetchOutcome::Response(response) = &result.outcome else { continue };
         if let Some(target) = &response.redirect_to {
@@ -59,7 +62,7 @@ fn candidates<'a>(results: &[&'a CrawlResult]) -> HashMap<Cow<'a, str>, Candidat
                 add(page, UrlKind::Page, depth, true);
             }
             for child in &sitemap.sitemaps {
-                add(child, UrlKind::Sitemap, result.depth, false);
+                add(child, UrlKind::Sitemap, own_depth, false);
             }
         }
     }
@@ -67,14 +70,16 @@ fn candidates<'a>(results: &[&'a CrawlResult]) -> HashMap<Cow<'a, str>, Candidat
 }
 
 /// Insert the URLs not seen before and return the ids of all of them. The ids of URLs in
-/// `cache` come from it, and only the others are looked up.
+/// `cache` come from it, and only the others are looked up. A stored URL reached through
+/// a shorter path than its depth gets a depth walk queued.
 pub async fn record<'a>(
     tx: &mut Transaction<'_, Postgres>,
     results: &[&'a CrawlResult],
+    stored_depth: &HashMap<i64, i32>,
     limits: &CrawlLimits,
     cache: &mut UrlCache,
 ) -> Result<Discovered<'a>, sqlx::Error> {
-    let found = candidates(results);
+    let found = candidates(results, stored_depth);
     if found.is_empty() {
         return Ok(Discovered { ids: HashMap::new(), new_urls: 0, to_cache: Vec::new() });
     }
@@ -113,7 +118,7 @@ pub async fn record<'a>(
             to_cache.push((key.clone(), CachedUrl { id, depth: depth.min(candidate.depth) }));
         }
     }
-    lower_depths(tx, shallower, limits.max_depth).await?;
+    super::depth::queue(tx, &shallower).await?;
 
     let in_sitemap: Vec<i64> =
         found.iter().filter(|(_, c)| c.in_sitemap).filter_map(|(url, _)| ids.get(url).copied()).collect();
@@ -193,66 +198,6 @@ pub async fn record<'a>(
         ids.extend(late.into_iter().map(|(id, url)| (Cow::Owned(url), id)));
     }
     Ok(Discovered { ids, new_urls: inserted.len() as u64, to_cache })
-}
-
-/// Give known URLs the smaller depth of a shorter path found to them, and the pages
-/// below them the depths that follow, then queue again the ones skipped for depth that
-/// the new depth brings within MAX_DEPTH.
-///
-/// Many fetches run at once, so a URL is often first found through a longer path than its
-/// shortest one. Without this, the chain of the unstable book's pages, which link only to
-/// the previous and the next page, was first walked from a deep entry and cut at MAX_DEPTH,
-/// although a shorter path to it existed.
-///
-/// The walk follows the live links of the pages already fetched, only where it lowers a
-/// depth, and stops at MAX_DEPTH, so it ends. NOTE: it does not follow redirects, whose
-/// targets are not stored as links.
-///
-/// NOTE: the walk runs inside the DbWriter's transaction, so no batch commits while it
-/// runs. When a page with many pages below it was first reached through a longer path,
-/// the walk lowers all of them. In one benchmark crawl, 17 calls took 7.9 s and changed
-/// 27,463 rows. Moving the walk to an actor of its own, in transactions of its own, would
-/// take it off the write path.
-async fn lower_depths(
-    tx: &mut Transaction<'_, Postgres>,
-    shallower: Vec<(i64, i32)>,
-    max_depth: i32,
-) -> Result<(), sqlx::Error> {
-    if shallower.is_empty() {
-        return Ok(());
-    }
-    let (ids, depths): (Vec<i64>, Vec<i32>) = shallower.into_iter().unzip();
-    sqlx::query(
-        "WITH RECURSIVE lowered(id, depth) AS (
-             SELECT t.id, t.depth
-             FROM UNNEST($1::int8[], $2::int4[]) AS t(id, depth) JOIN urls u ON u.id = t.id
-             WHERE t.depth < u.depth
-           UNION
-             SELECT l.target_url_id, lowered.depth + 1
-             FROM lowered
-             JOIN links l ON l.source_url_id = lowered.id AND l.lost_at IS NULL
-             JOIN urls u ON u.id = l.target_url_id
-             WHERE lowered.depth < $3 AND lowered.depth + 1 < u.depth
-         ),
-         best AS (SELECT id, min(depth) AS depth FROM lowered GROUP BY id),
-         target AS (
-             SELECT b.id, b.depth, u.state = 'skipped' AND u.state_reason = 'max_depth' AND b.depth <= $3 AS requeue
-             FROM best b JOIN urls u ON u.id = b.id
-             ORDER BY b.id
-         )
-         UPDATE urls SET depth = t.depth,
-                state = CASE WHEN t.requeue THEN 'pending' ELSE urls.state END,
-                state_reason = CASE WHEN t.requeue THEN NULL ELSE urls.state_reason END,
-                next_fetch_at = CASE WHEN t.requeue THEN now() ELSE urls.next_fetch_at END
-         FROM target AS t
-         WHERE urls.id = t.id",
-    )
-    .bind(&ids)
-    .bind(&depths)
-    .bind(max_depth)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The columns of the URLs to insert.
@@ -386,11 +331,20 @@ mod tests {
                 ..PageResponse::default()
             },
         );
-        let found = candidates(&[&deep, &shallow]);
+        let found = candidates(&[&deep, &shallow], &HashMap::new());
         assert_eq!(found["http://a/x"].depth, 1);
         assert!(found["http://a/x"].in_sitemap);
         assert_eq!(found["http://a/r"].kind, UrlKind::Page);
         assert_eq!(found["http://a/child.xml"].kind, UrlKind::Sitemap);
         assert_eq!(found["http://a/sitemap-from-robots.xml"].kind, UrlKind::Sitemap);
+    }
+
+    #[test]
+    fn candidates_take_the_stored_depth_when_it_is_smaller() {
+        let leased_deep = result(5, PageResponse { links: vec![link("http://a/x")], ..PageResponse::default() });
+        let lowered = HashMap::from([(leased_deep.url_id, 1)]);
+        assert_eq!(candidates(&[&leased_deep], &lowered)["http://a/x"].depth, 2);
+        let raised = HashMap::from([(leased_deep.url_id, 9)]);
+        assert_eq!(candidates(&[&leased_deep], &raised)["http://a/x"].depth, 6);
     }
 }

@@ -86,17 +86,20 @@ pub async fn release(pool: &PgPool, ids: &[i64]) -> Result<(), sqlx::Error> {
 }
 
 /// Mark sites with nothing waiting or in flight as done, and sites with new work as not
-/// done; returns the sites that became done.
+/// done; returns the sites that became done. A queued depth walk counts as work, because
+/// it may put a URL skipped for depth back in line.
 pub async fn update_site_completion(pool: &PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
     sqlx::query(
-        "UPDATE sites SET done_at = NULL WHERE done_at IS NOT NULL AND EXISTS (
-            SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))",
+        "UPDATE sites SET done_at = NULL WHERE done_at IS NOT NULL AND (
+            EXISTS (SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))
+            OR EXISTS (SELECT 1 FROM depth_walks w WHERE w.site_id = sites.id))",
     )
     .execute(pool)
     .await?;
     sqlx::query_as(
-        "UPDATE sites SET done_at = now() WHERE done_at IS NULL AND NOT EXISTS (
-            SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))
+        "UPDATE sites SET done_at = now() WHERE done_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM urls WHERE urls.site_id = sites.id AND urls.state IN ('pending', 'queued'))
+            AND NOT EXISTS (SELECT 1 FROM depth_walks w WHERE w.site_id = sites.id)
          RETURNING id, host",
     )
     .fetch_all(pool)

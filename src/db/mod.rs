@@ -2,6 +2,7 @@
 
 pub mod audit;
 mod binary_copy;
+pub mod depth;
 pub mod discover;
 pub mod frontier;
 pub mod links;

@@ -95,7 +95,8 @@ pub struct SiteProgress {
     #[sqlx(skip)]
     pub host_display: String,
     pub seed_url: String,
-    /// `crawling` while a URL of the site is waiting or in flight, else `done`.
+    /// `crawling` while a URL of the site is waiting or in flight, or a depth walk is
+    /// queued, else `done`.
     pub state: String,
     pub urls_discovered: i64,
     pub urls_fetched: i64,
@@ -129,6 +130,7 @@ pub struct ResponseCounts {
 const PROGRESS_SQL: &str = "
     SELECT s.id, s.host, s.seed_url,
         CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state IN ('pending', 'queued'))
+                  OR EXISTS (SELECT 1 FROM depth_walks dw WHERE dw.site_id = s.id)
              THEN 'crawling' ELSE 'done' END AS state,
         (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.kind = 'page') AS urls_discovered,
         (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'blocked') AS urls_blocked,

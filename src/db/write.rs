@@ -55,7 +55,8 @@ pub async fn write_results<R: Borrow<CrawlResult>>(
     let results: Vec<&CrawlResult> = results.into_iter().filter(|r| known.contains_key(&r.url_id)).collect();
     stats.unknown_urls = (received - results.len()) as u64;
 
-    let discovered = discover::record(&mut tx, &results, &policy.limits, cache).await?;
+    let stored_depth: HashMap<i64, i32> = known.iter().map(|(id, url)| (*id, url.depth)).collect();
+    let discovered = discover::record(&mut tx, &results, &stored_depth, &policy.limits, cache).await?;
     stats.new_urls = discovered.new_urls;
     let links = LinkBatch::build(&results, &known, &discovered.ids);
     upsert_pages(&mut tx, &results, &known, &discovered.ids, &links.first_fetch_counts).await?;
@@ -96,6 +97,7 @@ struct KnownUrl {
     site_id: i64,
     /// A result of this URL was written before, so links of it may be stored.
     fetched_before: bool,
+    depth: i32,
 }
 
 /// Lock the URL of every result and read its site from the database rather than from the
@@ -108,8 +110,8 @@ async fn lock_known_urls(
 ) -> Result<HashMap<i64, KnownUrl>, sqlx::Error> {
     let ids: Vec<i64> = results.iter().map(|r| r.url_id).collect();
     // Locking in id order keeps two writers of overlapping batches from deadlocking.
-    let rows: Vec<(i64, i64, bool)> = sqlx::query_as(
-        "SELECT id, site_id, last_fetched_at IS NOT NULL FROM urls
+    let rows: Vec<(i64, i64, bool, i32)> = sqlx::query_as(
+        "SELECT id, site_id, last_fetched_at IS NOT NULL, depth FROM urls
          WHERE id = ANY($1) AND site_id IS NOT NULL
          ORDER BY id
          FOR NO KEY UPDATE",
@@ -117,8 +119,10 @@ async fn lock_known_urls(
     .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
-    let known: HashMap<i64, KnownUrl> =
-        rows.into_iter().map(|(id, site_id, fetched_before)| (id, KnownUrl { site_id, fetched_before })).collect();
+    let known: HashMap<i64, KnownUrl> = rows
+        .into_iter()
+        .map(|(id, site_id, fetched_before, depth)| (id, KnownUrl { site_id, fetched_before, depth }))
+        .collect();
     for result in results.iter().filter(|r| !known.contains_key(&r.url_id)) {
         log::warn!("skipping result for unknown URL id {} ({})", result.url_id, result.url);
     }
