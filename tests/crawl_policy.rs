@@ -212,6 +212,16 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
     );
     assert_eq!(in_sitemap, "t");
 
+    // Sitemaps are fetched, but the progress counts only the site's pages.
+    let fetched_of_kind = |kind: &str| {
+        common::psql_count(
+            &cluster.database_url,
+            &format!("SELECT count(*) FROM pages p JOIN urls u ON u.id = p.url_id WHERE p.site_id = {id} AND u.kind = '{kind}'"),
+        )
+    };
+    assert!(fetched_of_kind("sitemap") > 0);
+    assert_eq!(site["urls_fetched"], fetched_of_kind("page"), "{site}");
+
     // A 503 robots.txt holds the whole host back: its seed waits, no page is requested.
     let (_, waiting) = cluster.get(&format!("/api/v1/urls?site_id={blocked_id}&state=pending"));
     let seed = waiting["items"].as_array().unwrap().iter().find(|u| u["url"] == unavailable.url("/")).cloned().unwrap();
