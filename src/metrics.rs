@@ -624,7 +624,7 @@ impl DepthsLowered {
     }
 }
 
-/// A round of depth walks failed; its walks stay queued for the next round.
+/// A round of depth walks failed. Its walks stay queued for the next round.
 pub struct DepthWalkFailed<'a> {
     pub error: &'a dyn std::fmt::Display,
 }

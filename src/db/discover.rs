@@ -340,7 +340,7 @@ mod tests {
     }
 
     #[test]
-    fn candidates_take_the_stored_depth_when_it_is_smaller() {
+    fn candidates_take_smaller_stored_depth() {
         let leased_deep = result(5, PageResponse { links: vec![link("http://a/x")], ..PageResponse::default() });
         let lowered = HashMap::from([(leased_deep.url_id, 1)]);
         assert_eq!(candidates(&[&leased_deep], &lowered)["http://a/x"].depth, 2);

@@ -126,9 +126,11 @@ pub struct ResponseCounts {
 }
 
 // One pass over the site's URLs and one over its pages. Sitemaps are fetched like pages
-// but are not pages of the site, so their rows are left out by id. NOTE: both passes still
-// read every URL and page row of the site, about 40 ms per call for 50,000 URLs; counters
-// kept by the DbWriter and the frontier would make the call independent of the site's size.
+// but are not pages of the site, so their rows are left out by id.
+//
+// NOTE: both passes read every URL and page row of the site, about 40 ms per call for
+// 50,000 URLs. Counters kept by the DbWriter and the frontier would make the call cost
+// the same for any size of site.
 const PROGRESS_SQL: &str = "
     SELECT s.id, s.host, s.seed_url,
         CASE WHEN EXISTS (SELECT 1 FROM urls w WHERE w.site_id = s.id AND w.state = 'pending')
