@@ -9,13 +9,14 @@ use sqlx::PgPool;
 use crate::db::depth::{self, WalkSummary};
 use crate::metrics::{ActorName, ActorWorkDone, DepthWalkFailed, DepthsLowered};
 
-/// How often the queue is looked at when the last round left it empty.
+/// The pause before the next round when the last one took less than a full share of the
+/// queue, or failed.
 const IDLE_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Most queued walks taken in one round, so that one round's transaction stays short.
+/// Maximum number of queued walks in one round, so that one round's transaction stays short.
 const WALKS_PER_ROUND: i64 = 1000;
 
-/// Lowers the depths of URLs to which a shorter path turned up.
+/// The actor that lowers the depths of URLs to which a shorter path turned up.
 pub struct DepthWalker {
     pool: PgPool,
     max_depth: i32,

@@ -22,14 +22,14 @@ use sqlx::{PgPool, Postgres, Transaction};
 /// Queue a walk from each stored URL to which a batch found a shorter path, given with the
 /// depth of that path. A URL queued already keeps the smaller depth.
 pub async fn queue(tx: &mut Transaction<'_, Postgres>, shallower: &[(i64, i32)]) -> Result<(), sqlx::Error> {
-    if shallower.is_empty() {
-        return Ok(());
-    }
     let (ids, depths): (Vec<i64>, Vec<i32>) = shallower.iter().copied().unzip();
     queue_ids(tx, &ids, &depths).await
 }
 
 async fn queue_ids(tx: &mut Transaction<'_, Postgres>, ids: &[i64], depths: &[i32]) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     // In id order, so that two transactions queueing overlapping walks do not deadlock.
     sqlx::query(
         "INSERT INTO depth_walks (url_id, site_id, depth)
@@ -70,7 +70,8 @@ struct Reached {
 /// Run up to `limit` queued walks and lower the depths they reach, down to MAX_DEPTH.
 ///
 /// The walk skips the URL rows that a write has locked, and queues them again with the
-/// depth found for them, so it never makes the DbWriter wait for a URL row. A URL whose
+/// depth found for them, so it never waits for a DbWriter. A DbWriter that needs a row the
+/// walk has locked waits only for the walk's short update and commit. A URL whose
 /// result was written while the walk ran may have links the walk did not see, so it is
 /// queued again too, and the next round follows them.
 ///
