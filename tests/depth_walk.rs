@@ -14,7 +14,8 @@ const MAX_DEPTH: i32 = 4;
 
 /// A site whose pages form the chain `/a → /b → /c → /d → /e`, each fetched at the depth
 /// of that chain from a seed at depth 0, so `/e` (depth 5) was skipped for depth. `/short`
-/// (depth 1) is fetched and links to `/c`, a shorter path than the chain's.
+/// (depth 1) is fetched and links to `/c`, a shorter path than the chain's. Apart from
+/// them, `/old` (depth 4) responded with a redirect to `/new` (depth 5, skipped for depth).
 struct Graph {
     runtime: Runtime,
     pool: PgPool,
@@ -40,6 +41,8 @@ impl Graph {
             ("/d", 4, "fetched"),
             ("/e", 5, "skipped"),
             ("/short", 1, "fetched"),
+            ("/old", 4, "fetched"),
+            ("/new", 5, "skipped"),
         ] {
             let reason = if state == "skipped" { "'max_depth'" } else { "NULL" };
             let id = common::psql(
@@ -66,6 +69,14 @@ impl Graph {
                 ),
             );
         }
+        common::psql(
+            &database_url,
+            &format!(
+                "INSERT INTO pages (url_id, site_id, fetched_at, status, redirect_url_id, redirect_kind, response_time_ms)
+                 VALUES ({}, 1, now(), 301, {}, 'http', 1)",
+                ids["/old"], ids["/new"]
+            ),
+        );
         Self { runtime, pool, database_url, ids }
     }
 
@@ -111,6 +122,20 @@ fn walk_lowers_pages_below_seed() {
     assert_eq!(graph.depth("/b"), 2, "the walk must not touch pages above the seed");
     assert_eq!(graph.queued(), "", "a finished walk leaves the queue");
     assert_eq!(graph.walk(), WalkSummary::default());
+}
+
+/// A redirect target has the depth of the redirecting page plus one, as a link target
+/// has, so a shorter path to the redirecting page lowers it too.
+#[test]
+fn walk_follows_redirects() {
+    let graph = Graph::build("depth_walk_redirect");
+    graph.queue("/old", 2);
+
+    let summary = graph.walk();
+
+    assert_eq!(summary, WalkSummary { walks: 1, lowered: 2, requeued: 1, deferred: 0 });
+    assert_eq!([graph.depth("/old"), graph.depth("/new")], [2, 3]);
+    assert_eq!(graph.state("/new"), "pending");
 }
 
 #[test]

@@ -11,8 +11,9 @@
 //! lowering the pages below a page reached late can change tens of thousands of rows, and
 //! no batch could commit while it ran.
 //!
-//! NOTE: the walk follows the live links of fetched pages, not redirects, whose targets
-//! are not stored as links. Storing redirects as edges the walk can follow would fix it.
+//! The walk follows the same edges that give a discovered URL its depth: the live links of
+//! fetched pages, and their redirects, HTTP or meta refresh, whose targets are stored on
+//! the page rather than as links.
 
 use std::collections::{HashMap, HashSet};
 
@@ -134,8 +135,9 @@ pub async fn walk(pool: &PgPool, max_depth: i32, limit: i64) -> Result<WalkSumma
     Ok(WalkSummary { walks: seed_ids.len() as u64, lowered, requeued, deferred: defer.len() as u64 })
 }
 
-/// Follow live links from the seeds, only where a depth gets smaller, and only down to
-/// MAX_DEPTH, so the walk ends. Returns each URL reached with its smallest depth.
+/// Follow live links and redirects from the seeds, only where a depth gets smaller, and
+/// only down to MAX_DEPTH, so the walk ends. Returns each URL reached with its smallest
+/// depth.
 async fn reach(
     tx: &mut Transaction<'_, Postgres>,
     ids: &[i64],
@@ -150,10 +152,16 @@ async fn reach(
              FROM UNNEST($1::int8[], $2::int4[]) AS t(id, depth) JOIN urls u ON u.id = t.id
              WHERE t.depth <= u.depth
            UNION
-             SELECT l.target_url_id, lowered.depth + 1
+             -- A recursive query may name itself only once, so both kinds of edge come
+             -- from one lateral subquery.
+             SELECT edge.target, lowered.depth + 1
              FROM lowered
-             JOIN links l ON l.source_url_id = lowered.id AND l.lost_at IS NULL
-             JOIN urls u ON u.id = l.target_url_id
+             CROSS JOIN LATERAL (
+                 SELECT l.target_url_id FROM links l WHERE l.source_url_id = lowered.id AND l.lost_at IS NULL
+               UNION ALL
+                 SELECT p.redirect_url_id FROM pages p WHERE p.url_id = lowered.id AND p.redirect_url_id IS NOT NULL
+             ) AS edge(target)
+             JOIN urls u ON u.id = edge.target
              WHERE lowered.depth < $3 AND lowered.depth + 1 < u.depth
          )
          SELECT b.id, b.depth, u.last_fetched_at
