@@ -15,8 +15,8 @@ use rdkafka::Message as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::dead_letter::{DeadLetterQueue, RejectedMessage};
-use super::offsets::OffsetTracker;
-use super::StatsContext;
+use super::offsets::InFlight;
+use super::rebalance::IngestContext;
 use crate::config::KafkaSettings;
 use crate::messages::{self, Versioned};
 use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, IngestInFlight, MessageConsumed, MessageRejected};
@@ -86,7 +86,7 @@ struct CommitNow;
 
 /// Consumes a topic for one role and feeds decoded messages of type `T` to its workers.
 pub struct KafkaIngest<T: Versioned + Send + 'static> {
-    consumer: Arc<StreamConsumer<StatsContext>>,
+    consumer: Arc<StreamConsumer<IngestContext>>,
     topic: String,
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
@@ -96,7 +96,11 @@ pub struct KafkaIngest<T: Versioned + Send + 'static> {
     byte_budget: Arc<Semaphore>,
     max_message_bytes: usize,
     dead_letters: DeadLetterQueue,
-    tracker: OffsetTracker,
+    in_flight: Arc<InFlight>,
+    /// The thread that polls the consumer. A revocation blocks it until the revoked
+    /// partitions' messages are acknowledged, which needs the acknowledging actors, so
+    /// they must not share its thread.
+    consume_thread: Option<Arbiter>,
     shutdown: Shutdown,
 }
 
@@ -116,8 +120,9 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(!workers.is_empty(), "KafkaIngest needs at least one worker");
         let group = format!("{}-{role}", settings.group_prefix);
-        let context = StatsContext::new(format!("{role}-consumer"));
-        let consumer: StreamConsumer<StatsContext> = super::client_config(settings)
+        let in_flight = Arc::new(InFlight::default());
+        let context = IngestContext::new(format!("{role}-consumer"), topic, in_flight.clone());
+        let consumer: StreamConsumer<IngestContext> = super::client_config(settings)
             .set("group.id", &group)
             .set("enable.auto.commit", "true")
             .set("auto.commit.interval.ms", "1000")
@@ -143,7 +148,8 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
             byte_budget: Arc::new(Semaphore::new(byte_budget_kib(settings.max_message_bytes as usize))),
             max_message_bytes: settings.max_message_bytes as usize,
             dead_letters,
-            tracker: OffsetTracker::default(),
+            in_flight,
+            consume_thread: None,
             shutdown,
         })
     }
@@ -163,9 +169,20 @@ impl<T: Versioned + Send + 'static> Actor for KafkaIngest<T> {
             byte_budget: self.byte_budget.clone(),
             max_message_bytes: self.max_message_bytes,
             dead_letters: self.dead_letters.clone(),
+            acknowledging_thread: Arbiter::current(),
             shutdown: self.shutdown.clone(),
         };
-        actix::spawn(consume.run());
+        let thread = Arbiter::new();
+        if !thread.spawn(consume.run()) {
+            log::error!("the consume thread of {} stopped before it started; not consuming", self.topic);
+        }
+        self.consume_thread = Some(thread);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Some(thread) = self.consume_thread.take() {
+            thread.stop();
+        }
     }
 }
 
@@ -173,9 +190,9 @@ impl<T: Versioned + Send + 'static> Handler<Dispatched> for KafkaIngest<T> {
     type Result = ();
 
     fn handle(&mut self, msg: Dispatched, _ctx: &mut Self::Context) {
-        self.tracker.dispatched(msg.partition, msg.offset);
+        let pending = self.in_flight.dispatched(msg.partition, msg.offset);
         ActorMessages { actor: ActorName::KafkaIngest, direction: "in", count: 1 }.emit();
-        IngestInFlight { topic: &self.topic, count: self.tracker.pending() }.emit();
+        IngestInFlight { topic: &self.topic, count: pending }.emit();
     }
 }
 
@@ -183,17 +200,15 @@ impl<T: Versioned + Send + 'static> Handler<Processed> for KafkaIngest<T> {
     type Result = ();
 
     fn handle(&mut self, msg: Processed, _ctx: &mut Self::Context) {
-        let committable = self.tracker.processed(msg.partition, msg.offset);
-        IngestInFlight { topic: &self.topic, count: self.tracker.pending() }.emit();
-        let Some(offset) = committable else {
-            return;
-        };
-        // rd_kafka_offset_store records offset + 1, the position of the next message.
-        if let Err(e) = self.consumer.store_offset(&self.topic, msg.partition, offset) {
-            // The partition was revoked meanwhile: its next owner consumes the message
-            // again, which the effects tolerate because they are idempotent.
-            log::debug!("not storing offset {}/{}@{offset}: {e}", self.topic, msg.partition);
-        }
+        let pending = self.in_flight.finished(msg.partition, msg.offset, |offset| {
+            // rd_kafka_offset_store records offset + 1, the position of the next message.
+            if let Err(e) = self.consumer.store_offset(&self.topic, msg.partition, offset) {
+                // The partition was revoked meanwhile: its next owner consumes the message
+                // again, which the effects tolerate because they are idempotent.
+                log::debug!("not storing offset {}/{}@{offset}: {e}", self.topic, msg.partition);
+            }
+        });
+        IngestInFlight { topic: &self.topic, count: pending }.emit();
     }
 }
 
@@ -239,7 +254,7 @@ impl<T: Versioned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
 
 /// The task that takes messages from the consumer, as fast as slots free up.
 struct ConsumeLoop<T: Versioned + Send + 'static> {
-    consumer: Arc<StreamConsumer<StatsContext>>,
+    consumer: Arc<StreamConsumer<IngestContext>>,
     topic: String,
     ingest: Addr<KafkaIngest<T>>,
     workers: Vec<Recipient<Delivery<T>>>,
@@ -247,6 +262,9 @@ struct ConsumeLoop<T: Versioned + Send + 'static> {
     byte_budget: Arc<Semaphore>,
     max_message_bytes: usize,
     dead_letters: DeadLetterQueue,
+    /// The thread of KafkaIngest, where dead-letter copies run, because a revocation
+    /// blocks the consume thread until their acknowledgements arrive.
+    acknowledging_thread: ArbiterHandle,
     shutdown: Shutdown,
 }
 
@@ -324,13 +342,17 @@ impl<T: Versioned + Send + 'static> ConsumeLoop<T> {
                     // broker has it, which bounds how many copies wait at once.
                     let dead_letters = self.dead_letters.clone();
                     let mut shutdown = self.shutdown.clone();
-                    actix::spawn(async move {
+                    let copy = async move {
                         // Without a copy the offset stays uncommitted and the message is
                         // consumed again after a restart.
                         if dead_letters.send(&rejected, &mut shutdown).await.is_ok() {
                             ack.done();
                         }
-                    });
+                    };
+                    if !self.acknowledging_thread.spawn(copy) {
+                        log::error!("the thread of KafkaIngest for {} stopped; no longer consuming", self.topic);
+                        break;
+                    }
                 }
             }
         }

@@ -5,6 +5,7 @@
 mod dead_letter;
 mod ingest;
 mod offsets;
+mod rebalance;
 mod sink;
 mod stats;
 

@@ -1,6 +1,8 @@
 //! Which offsets of each partition are safe to commit.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Offsets handed on and not yet processed, per partition.
 ///
@@ -29,10 +31,13 @@ impl OffsetTracker {
     }
 
     /// Mark an offset processed; returns the highest offset that may now be stored for
-    /// commit, when it moved.
+    /// commit, when it moved. An offset that is not pending, because its partition was
+    /// revoked and forgotten meanwhile, changes nothing.
     pub fn processed(&mut self, partition: i32, offset: i64) -> Option<i64> {
-        let state = self.partitions.entry(partition).or_default();
-        state.pending.remove(&offset);
+        let state = self.partitions.get_mut(&partition)?;
+        if !state.pending.remove(&offset) {
+            return None;
+        }
         state.highest_done = state.highest_done.max(Some(offset));
 
         let committable = match state.pending.first() {
@@ -49,6 +54,82 @@ impl OffsetTracker {
     /// Offsets handed on and not yet processed, over all partitions.
     pub fn pending(&self) -> usize {
         self.partitions.values().map(|p| p.pending.len()).sum()
+    }
+
+    /// Offsets handed on and not yet processed in the given partitions.
+    pub fn pending_in(&self, partitions: &[i32]) -> usize {
+        partitions.iter().filter_map(|p| self.partitions.get(p)).map(|p| p.pending.len()).sum()
+    }
+
+    /// Drop what is known of revoked partitions, so that their next assignment starts
+    /// from the committed position and a late acknowledgement stores nothing.
+    pub fn forget(&mut self, partitions: &[i32]) {
+        for partition in partitions {
+            self.partitions.remove(partition);
+        }
+    }
+}
+
+/// The offset tracker of one consumer, shared between the actor that acknowledges
+/// messages and the rebalance callback, which waits for the messages of revoked
+/// partitions before their offsets are committed.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    tracker: Mutex<OffsetTracker>,
+    finished: Condvar,
+}
+
+impl InFlight {
+    pub fn dispatched(&self, partition: i32, offset: i64) -> usize {
+        let mut tracker = self.lock();
+        tracker.dispatched(partition, offset);
+        tracker.pending()
+    }
+
+    /// Mark an offset processed and pass the offset that may now be committed, if it
+    /// moved, to `store`, before a waiting rebalance is woken. Returns the offsets still
+    /// pending.
+    pub fn finished(&self, partition: i32, offset: i64, store: impl FnOnce(i64)) -> usize {
+        let mut tracker = self.lock();
+        if let Some(committable) = tracker.processed(partition, offset) {
+            store(committable);
+        }
+        let pending = tracker.pending();
+        drop(tracker);
+        self.finished.notify_all();
+        pending
+    }
+
+    /// Block until no offset of `partitions` is pending or `timeout` has passed, then
+    /// forget those partitions. Returns the offsets still pending, which the partitions'
+    /// next owner consumes again.
+    pub fn drain(&self, partitions: &[i32], timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut tracker = self.lock();
+        loop {
+            let pending = tracker.pending_in(partitions);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if pending == 0 || left.is_zero() {
+                tracker.forget(partitions);
+                return pending;
+            }
+            tracker = match self.finished.wait_timeout(tracker, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
+    #[cfg(test)]
+    fn pending(&self) -> usize {
+        self.lock().pending()
+    }
+
+    /// A panic while the lock was held cannot leave the tracker half-updated, because
+    /// every change to it is a single collection operation, so a poisoned lock is used
+    /// as it is.
+    fn lock(&self) -> MutexGuard<'_, OffsetTracker> {
+        self.tracker.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -84,6 +165,49 @@ mod tests {
         tracker.dispatched(1, 7);
         assert_eq!(tracker.processed(1, 7), Some(7));
         assert_eq!(tracker.pending(), 1);
+    }
+
+    #[test]
+    fn forgotten_partition_ignores_late_ack() {
+        let mut tracker = OffsetTracker::default();
+        tracker.dispatched(0, 5);
+        tracker.dispatched(1, 9);
+        tracker.forget(&[0]);
+        assert_eq!(tracker.processed(0, 5), None);
+        assert_eq!(tracker.pending_in(&[0]), 0);
+        assert_eq!(tracker.pending_in(&[1]), 1);
+    }
+
+    #[test]
+    fn drain_waits_for_revoked_partition() {
+        let in_flight = std::sync::Arc::new(InFlight::default());
+        in_flight.dispatched(0, 4);
+        in_flight.dispatched(1, 8);
+
+        let acknowledger = in_flight.clone();
+        let stored = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut stored = None;
+            acknowledger.finished(0, 4, |offset| stored = Some(offset));
+            stored
+        });
+
+        assert_eq!(in_flight.drain(&[0], Duration::from_secs(10)), 0);
+        assert_eq!(stored.join().unwrap(), Some(4));
+        assert_eq!(in_flight.pending(), 1, "the partition still assigned keeps its offset");
+    }
+
+    #[test]
+    fn drain_gives_up_after_timeout() {
+        let in_flight = InFlight::default();
+        in_flight.dispatched(2, 0);
+        in_flight.dispatched(2, 1);
+
+        assert_eq!(in_flight.drain(&[2], Duration::from_millis(20)), 2);
+        assert_eq!(in_flight.pending(), 0, "a drained partition is forgotten");
+        let mut stored = None;
+        in_flight.finished(2, 0, |offset| stored = Some(offset));
+        assert_eq!(stored, None, "a late ack of a revoked partition stores nothing");
     }
 
     #[test]

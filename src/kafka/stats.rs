@@ -4,9 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
 use rdkafka::statistics::Statistics;
-use rdkafka::TopicPartitionList;
 
 use crate::metrics::KafkaClientStatistics;
 
@@ -56,30 +54,5 @@ impl ClientContext for StatsContext {
         });
 
         KafkaClientStatistics { client: &self.client, tx_messages, tx_bytes, rx_messages, rx_bytes, lags }.emit();
-    }
-}
-
-impl ConsumerContext for StatsContext {
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                log::info!(client = self.client.as_str(); "partitions assigned: {}", describe(partitions))
-            }
-            Rebalance::Revoke(partitions) => {
-                log::info!(client = self.client.as_str(); "partitions revoked: {}", describe(partitions))
-            }
-            Rebalance::Error(error) => {
-                log::warn!(client = self.client.as_str(); "rebalance failed: {error}")
-            }
-        }
-    }
-}
-
-fn describe(partitions: &TopicPartitionList) -> String {
-    let names: Vec<String> = partitions.elements().iter().map(|p| format!("{}/{}", p.topic(), p.partition())).collect();
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.join(", ")
     }
 }
