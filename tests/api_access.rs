@@ -106,6 +106,48 @@ fn bad_input_gets_clear_4xx() {
     let (status, body) = cluster.get("/api/v1/no-such-thing");
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].as_str().unwrap_or("").contains("/api/v1/no-such-thing"), "{body}");
+
+    for path in ["/api/v1/sites/999/broken-links", "/api/v1/sites/999/best-by-links"] {
+        let (status, body) = cluster.get(path);
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(error_of(&body.to_string()).contains("no site with id 999"), "{path}: {body}");
+    }
+}
+
+/// A known path requested with a method it does not serve gets 405 with `Allow`, and
+/// HEAD works wherever GET only reads.
+#[test]
+fn methods_get_405_and_head() {
+    let cluster = Cluster::start("api_methods", 0, &[]);
+    let url = |path: &str| format!("{}{path}", cluster.api);
+    let allow_of = |method: &str, path: &str| match ureq::request(method, &url(path)).call() {
+        Err(ureq::Error::Status(status, response)) => {
+            (status, response.header("allow").unwrap_or_default().to_string(), response.into_string().unwrap())
+        }
+        Ok(response) => panic!("{method} {path} answered {}", response.status()),
+        Err(error) => panic!("{method} {path} failed: {error}"),
+    };
+
+    let (status, allow, body) = allow_of("DELETE", "/api/v1/sites/1");
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(allow, "GET, HEAD");
+    assert!(error_of(&body).contains("DELETE is not allowed on /api/v1/sites/1"), "{body}");
+    assert_eq!(allow_of("PUT", "/api/v1/sites").1, "GET, HEAD, POST");
+    assert_eq!(allow_of("GET", "/api/v1/sites/1/recrawl").1, "POST");
+    assert_eq!(allow_of("POST", "/healthz").1, "GET, HEAD");
+    assert_eq!(allow_of("POST", "/docs").1, "GET, HEAD", "a path outside the OpenAPI document");
+
+    for path in ["/healthz", "/api/v1/sites", "/console/", "/api/openapi.json"] {
+        let response = ureq::head(&url(path)).call().unwrap_or_else(|e| panic!("HEAD {path} failed: {e}"));
+        assert_eq!(response.status(), 200, "HEAD {path}");
+        assert_eq!(response.into_string().unwrap(), "", "HEAD {path} has no body");
+    }
+
+    // A HEAD must never change state, and a GET of addurl adds a site.
+    let (status, allow, _) = allow_of("HEAD", "/crudtask/addurl?url=http://127.0.0.4:9/");
+    assert_eq!((status, allow.as_str()), (405, "GET"));
+    let (_, sites) = cluster.get("/api/v1/sites");
+    assert_eq!(sites.as_array().map(Vec::len), Some(0), "{sites}");
 }
 
 #[test]

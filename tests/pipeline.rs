@@ -83,6 +83,17 @@ fn fixture_site_counts_facts_and_backlinks() {
     let external_state =
         common::psql(&cluster.database_url, "SELECT state FROM urls WHERE url = 'https://example.org/page'");
     assert_eq!(external_state, "external");
+    let (_, external) = cluster.get(&format!("/api/v1/urls?site_id={id}&state=external"));
+    let external_urls: Vec<&str> =
+        external["items"].as_array().unwrap().iter().filter_map(|u| u["url"].as_str()).collect();
+    assert_eq!(external_urls, ["https://example.org/page"], "{external}");
+
+    // The sitemap probe is fetched but is no page: the list agrees with the site's count.
+    let (_, site) = cluster.get(&format!("/api/v1/sites/{id}"));
+    let (_, all_pages) = cluster.get(&format!("/api/v1/pages?site_id={id}&limit=1000"));
+    let listed = all_pages["items"].as_array().unwrap();
+    assert_eq!(listed.len() as i64, site["urls_fetched"].as_i64().unwrap(), "{site}");
+    assert!(listed.iter().all(|p| !p["url"].as_str().unwrap().ends_with("/sitemap.xml")), "{all_pages}");
 
     // The frontier leases each URL once. A scraper that loses its partition in a
     // rebalance first waits for the partition's fetches and commits their offsets, so the

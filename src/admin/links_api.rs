@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::api::{next_cursor, parse_cursor, parse_id, parse_limit, ApiError, ApiSettings};
+use super::api::{next_cursor, parse_cursor, parse_id, parse_limit, require_site, ApiError, ApiSettings};
 use crate::db::audit::{self, AuditThresholds};
 use crate::db::links::{self, BacklinkQuery, BacklinkSort, LinkStatus, Target};
 
@@ -263,6 +263,7 @@ struct LimitQuery {
     params(("id" = i64, Path, description = "Site id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),
     responses(
         (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 404, description = "No site has this id", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -272,7 +273,9 @@ async fn best_by_links(
     query: web::Query<LimitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let site_id = parse_id(&path, "site id")?;
-    let items = links::best_by_links(&pool, site_id, parse_limit(query.limit.as_deref())?).await?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    require_site(&pool, site_id).await?;
+    let items = links::best_by_links(&pool, site_id, limit).await?;
     Ok(HttpResponse::Ok().json(json!({ "site_id": site_id, "items": items })))
 }
 
@@ -282,6 +285,7 @@ async fn best_by_links(
     params(("id" = i64, Path, description = "Site id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
     responses(
         (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 404, description = "No site has this id", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -293,6 +297,7 @@ async fn list_broken_links(
     let site_id = parse_id(&path, "site id")?;
     let limit = parse_limit(query.limit.as_deref())?;
     let after = parse_cursor(query.cursor.as_deref())?;
+    require_site(&pool, site_id).await?;
     let items = links::broken_links(&pool, site_id, after, limit).await?;
     let next_cursor = next_cursor(items.len(), limit, items.last().map(|l| l.link_id));
     Ok(HttpResponse::Ok().json(json!({ "site_id": site_id, "items": items, "next_cursor": next_cursor })))

@@ -7,6 +7,7 @@ mod depth_walker;
 mod export;
 mod frontier;
 mod links_api;
+mod methods;
 mod openapi;
 mod ranker;
 mod request_errors;
@@ -175,10 +176,14 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
     }
     let readiness = web::Data::new(readiness);
     let console = crate::console::Console::new(settings);
+    let allowed_methods =
+        web::Data::new(methods::AllowedMethods::from_document(&<openapi::ApiDoc as utoipa::OpenApi>::openapi()));
 
     let server = HttpServer::new(move || {
         App::new()
             .wrap(actix_web::middleware::from_fn(auth::require_token))
+            // Outside the token check, so that a HEAD is checked as the GET it becomes.
+            .wrap(actix_web::middleware::from_fn(methods::head_as_get))
             .wrap(tracing_actix_web::TracingLogger::default())
             .wrap(prometheus.clone())
             .app_data(pool.clone())
@@ -186,6 +191,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
             .app_data(access.clone())
             .app_data(readiness.clone())
             .app_data(thresholds.clone())
+            .app_data(allowed_methods.clone())
             .configure(api::configure)
             .configure(|cfg| console.configure(cfg))
             .configure(openapi::configure)

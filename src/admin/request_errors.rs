@@ -1,5 +1,6 @@
 //! Answers to requests the API cannot take: a body that is too large, of the wrong type
-//! or not valid JSON, and a path with no route. Each is a 4xx with `{"error": "..."}`.
+//! or not valid JSON, and a path or method with no route. Each is a 4xx with
+//! `{"error": "..."}`.
 
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpRequest, HttpResponse};
@@ -23,7 +24,5 @@ pub fn json_error_response(error: &JsonPayloadError) -> HttpResponse {
 
 /// The answer to a path or method that no route serves.
 pub async fn no_route(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().json(json!({
-        "error": format!("no route for {} {}; /docs lists the API", req.method(), req.path())
-    }))
+    super::methods::unserved(&req)
 }

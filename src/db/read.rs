@@ -38,7 +38,9 @@ pub struct PageRow {
     pub links_dropped: i32,
 }
 
-/// List a site's fetched pages in URL id order, starting after `after`.
+/// List a site's fetched pages in URL id order, starting after `after`. Sitemaps are
+/// fetched too, but are not pages of the site, so they are left out, as from the site's
+/// counts and the exports.
 pub async fn pages(
     pool: &PgPool,
     site_id: i64,
@@ -59,7 +61,7 @@ pub async fn pages(
          FROM pages p
          JOIN urls u ON u.id = p.url_id
          LEFT JOIN urls r ON r.id = p.redirect_url_id
-         WHERE p.site_id = $1 AND p.url_id > $2
+         WHERE p.site_id = $1 AND p.url_id > $2 AND u.kind = 'page'
            AND CASE $3::int2
                  WHEN 1 THEN p.status = $4
                  WHEN 2 THEN p.status / 100 = $4
@@ -152,7 +154,8 @@ pub struct UrlRow {
     pub next_fetch_at: Option<DateTime<Utc>>,
 }
 
-/// List a site's URLs in id order, optionally in one state.
+/// List a site's URLs in id order, optionally in one state. External URLs belong to no
+/// site, so `external` lists those that the site's pages link to.
 pub async fn urls(
     pool: &PgPool,
     site_id: i64,
@@ -160,6 +163,9 @@ pub async fn urls(
     after: i64,
     limit: i64,
 ) -> Result<Vec<UrlRow>, sqlx::Error> {
+    if state == Some("external") {
+        return external_urls(pool, site_id, after, limit).await;
+    }
     sqlx::query_as(
         "SELECT id AS url_id, url, kind, state, state_reason, depth, in_sitemap, first_seen, last_fetched_at,
                 next_fetch_at
@@ -171,6 +177,30 @@ pub async fn urls(
     .bind(site_id)
     .bind(after)
     .bind(state)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// List the external URLs that the live links of a site's pages point at, in id order.
+///
+/// NOTE: each call reads every live link of the site's pages to find the targets, so its
+/// cost grows with the site's links. A table of the external targets per site, kept by
+/// the DbWriter, would make it an index scan.
+async fn external_urls(pool: &PgPool, site_id: i64, after: i64, limit: i64) -> Result<Vec<UrlRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id AS url_id, u.url, u.kind, u.state, u.state_reason, u.depth, u.in_sitemap, u.first_seen,
+                u.last_fetched_at, u.next_fetch_at
+         FROM urls u
+         WHERE u.id IN (SELECT l.target_url_id
+                        FROM pages p JOIN links l ON l.source_url_id = p.url_id AND l.lost_at IS NULL
+                        WHERE p.site_id = $1 AND l.target_url_id > $2)
+           AND u.state = 'external'
+         ORDER BY u.id
+         LIMIT $3",
+    )
+    .bind(site_id)
+    .bind(after)
     .bind(limit)
     .fetch_all(pool)
     .await
