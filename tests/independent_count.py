@@ -4,7 +4,7 @@
 Walks the folder's HTML files breadth-first from a seed path, the way a crawler confined
 to one host would, with Python's own html.parser instead of the crawler's html5ever, and
 prints JSON: the URLs fetched, the responses by status class, the <a href> links that
-resolve to http(s), and the number of links pointing at each URL of the site.
+resolve to http(s), and the number of links from other pages pointing at each URL.
 
 The static server of the tests answers 200 for an existing file (index.html for a path
 ending in /) and 404 for anything else; this script assumes the same.
@@ -79,7 +79,9 @@ def main():
             if target is None:
                 continue
             links += 1
-            inlinks[target] += 1
+            # A page's links to itself are no backlinks of it.
+            if target != url:
+                inlinks[target] += 1
             if urlsplit(target).netloc == site and target not in seen:
                 seen.add(target)
                 queue.append(target)

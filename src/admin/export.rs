@@ -250,7 +250,7 @@ fn backlinks_sql(target: Target) -> ExportSql {
         sql: format!(
             "SELECT {LINK_VALUES}
              FROM links l JOIN urls s ON s.id = l.source_url_id JOIN urls t ON t.id = l.target_url_id
-             WHERE {column} = $1
+             WHERE {column} = $1 AND l.source_url_id <> l.target_url_id
              ORDER BY l.id"
         ),
         bind: Bind::Target(target),

@@ -67,7 +67,8 @@ const HTML_PAGES: &str = "pages p JOIN urls u ON u.id = p.url_id
 /// thresholds in the order of [`AuditThresholds`].
 fn finding_queries() -> Vec<(&'static str, Severity, String)> {
     use Severity::{Error, Notice, Warning};
-    let inlinks = "(SELECT count(*) FROM links l WHERE l.target_url_id = u.id AND l.lost_at IS NULL) || ' inlinks'";
+    let inlinks = "(SELECT count(*) FROM links l
+        WHERE l.target_url_id = u.id AND l.lost_at IS NULL AND l.source_url_id <> u.id) || ' inlinks'";
     let site_links = "pages sp JOIN links l ON l.source_url_id = sp.url_id AND l.lost_at IS NULL
         JOIN urls s ON s.id = l.source_url_id JOIN urls t ON t.id = l.target_url_id";
     vec![

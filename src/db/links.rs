@@ -85,12 +85,15 @@ pub struct BacklinkPage {
     pub next_cursor: Option<String>,
 }
 
+// A page's links to itself, most of them to its own `#fragment`s, are not backlinks of
+// it, as search engines and link indexes count them. They stay in the site's link count
+// and in the page's outlinks.
 const BACKLINK_FROM: &str = "
     FROM links l
     JOIN urls t ON t.id = l.target_url_id
     JOIN urls s ON s.id = l.source_url_id
     LEFT JOIN pages p ON p.url_id = l.source_url_id
-    WHERE ";
+    WHERE l.source_url_id <> l.target_url_id AND ";
 
 fn push_filters(query: &mut QueryBuilder<'_, Postgres>, q: &BacklinkQuery) {
     q.target.push_condition(query);
@@ -213,7 +216,8 @@ pub struct PageLink {
     pub first_seen: DateTime<Utc>,
 }
 
-/// The live links of a page (`outgoing`) or to a page (incoming), in link id order.
+/// The live links of a page (`outgoing`) or to a page (incoming), in link id order. The
+/// incoming ones leave out the page's links to itself, as backlinks do.
 pub async fn page_links(
     pool: &PgPool,
     url_id: i64,
@@ -223,13 +227,14 @@ pub async fn page_links(
 ) -> Result<Vec<PageLink>, sqlx::Error> {
     let (this_end, other_end) =
         if outgoing { ("source_url_id", "target_url_id") } else { ("target_url_id", "source_url_id") };
+    let self_links = if outgoing { "" } else { "AND l.source_url_id <> l.target_url_id" };
     sqlx::query_as(&format!(
         "SELECT l.id AS link_id, o.id AS url_id, o.url, l.anchor_text, l.nofollow, l.ugc, l.sponsored,
                 p.status, p.error_kind, o.state, l.first_seen
          FROM links l
          JOIN urls o ON o.id = l.{other_end}
          LEFT JOIN pages p ON p.url_id = o.id
-         WHERE l.{this_end} = $1 AND l.lost_at IS NULL AND l.id > $2
+         WHERE l.{this_end} = $1 AND l.lost_at IS NULL AND l.id > $2 {self_links}
          ORDER BY l.id
          LIMIT $3"
     ))
@@ -252,7 +257,8 @@ pub struct RankedPage {
     pub url_rating: Option<f64>,
 }
 
-/// The pages of a site with the most live inlinks, internal and external counted apart.
+/// The pages of a site with the most live inlinks, internal and external counted apart,
+/// without each page's links to itself.
 pub async fn best_by_links(pool: &PgPool, site_id: i64, limit: i64) -> Result<Vec<RankedPage>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id AS url_id, t.url, p.title, p.status,
@@ -260,7 +266,7 @@ pub async fn best_by_links(pool: &PgPool, site_id: i64, limit: i64) -> Result<Ve
                 count(*) FILTER (WHERE s.site_id IS DISTINCT FROM t.site_id) AS external_inlinks,
                 r.score AS url_rating
          FROM urls t
-         JOIN links l ON l.target_url_id = t.id AND l.lost_at IS NULL
+         JOIN links l ON l.target_url_id = t.id AND l.lost_at IS NULL AND l.source_url_id <> t.id
          JOIN urls s ON s.id = l.source_url_id
          LEFT JOIN pages p ON p.url_id = t.id
          LEFT JOIN url_rank r ON r.url_id = t.id

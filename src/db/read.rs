@@ -124,7 +124,8 @@ pub async fn page(pool: &PgPool, url_id: i64) -> Result<Option<PageDetail>, sqlx
                 p.fetched_at, p.status, p.error_kind, p.content_type, p.title, p.h1, p.h1_count, p.meta_description,
                 p.canonical, p.noindex, p.nofollow, r.url AS redirect_to, p.redirect_kind, p.response_time_ms,
                 p.body_bytes, p.hreflang, p.images_missing_alt, p.insecure_resources, p.headers,
-                (SELECT count(*) FROM links l WHERE l.target_url_id = u.id AND l.lost_at IS NULL) AS inlinks,
+                (SELECT count(*) FROM links l
+                 WHERE l.target_url_id = u.id AND l.lost_at IS NULL AND l.source_url_id <> u.id) AS inlinks,
                 (SELECT count(*) FROM links l WHERE l.source_url_id = u.id AND l.lost_at IS NULL) AS outlinks,
                 ur.score AS url_rating, dr.score AS domain_rating
          FROM urls u
