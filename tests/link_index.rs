@@ -261,6 +261,17 @@ fn exports_and_cli_output() {
             .into_json()
             .unwrap();
     assert_eq!(json.as_array().unwrap().len(), 3);
+    // JSON exports keep the API's types: booleans, and times in RFC 3339.
+    let first = &json[0];
+    assert!(first["nofollow"].is_boolean(), "{first}");
+    let first_seen = first["first_seen"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(first_seen).is_ok(), "{first_seen}");
+    assert!(first_seen.ends_with('Z'), "{first_seen}");
+    assert!(first["lost_at"].is_null(), "{first}");
+
+    let (_, pages) = cluster.get(&format!("/api/v1/exports/pages.json?site_id={alpha_id}"));
+    let page = &pages[0];
+    assert!(page["status"].is_i64() && page["depth"].is_i64() && page["noindex"].is_boolean(), "{page}");
     let audit_csv = ureq::get(&format!("{}/api/v1/exports/audit.csv?site_id={alpha_id}", cluster.api))
         .call()
         .unwrap()

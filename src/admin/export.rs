@@ -37,9 +37,63 @@ struct ExportQuery {
 
 /// The columns and SQL of one export; every column is selected as text.
 struct ExportSql {
-    columns: &'static [&'static str],
+    columns: &'static [Column],
     sql: String,
     bind: Bind,
+}
+
+/// One column of an export, with the JSON type its text stands for. CSV has no types and
+/// takes the text as it is.
+struct Column {
+    name: &'static str,
+    kind: ColumnKind,
+}
+
+#[derive(Clone, Copy)]
+enum ColumnKind {
+    Text,
+    /// An integer, such as a status code or a byte count.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+}
+
+const fn text(name: &'static str) -> Column {
+    Column { name, kind: ColumnKind::Text }
+}
+
+const fn integer(name: &'static str) -> Column {
+    Column { name, kind: ColumnKind::Integer }
+}
+
+const fn boolean(name: &'static str) -> Column {
+    Column { name, kind: ColumnKind::Boolean }
+}
+
+impl Column {
+    /// The JSON value of one field. Text that does not parse as the column's type stays a
+    /// string, so that no value is lost.
+    fn json_value(&self, value: Option<String>) -> serde_json::Value {
+        let Some(value) = value else {
+            return serde_json::Value::Null;
+        };
+        match self.kind {
+            ColumnKind::Integer => value.parse::<i64>().map_or(serde_json::Value::String(value), Into::into),
+            ColumnKind::Boolean => match value.as_str() {
+                "true" => true.into(),
+                "false" => false.into(),
+                _ => value.into(),
+            },
+            ColumnKind::Text => value.into(),
+        }
+    }
+}
+
+/// A timestamp in the API's form, RFC 3339 in UTC with microseconds, as export text.
+macro_rules! rfc3339 {
+    ($column:literal) => {
+        concat!("to_char(", $column, " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    };
 }
 
 enum Bind {
@@ -116,7 +170,7 @@ async fn stream_rows(
 ) {
     let mut chunk = String::new();
     match format {
-        Format::Csv => chunk.push_str(&csv_line(spec.columns.iter().map(|c| Some(*c)))),
+        Format::Csv => chunk.push_str(&csv_line(spec.columns.iter().map(|c| Some(c.name)))),
         Format::Json => chunk.push('['),
     }
 
@@ -146,9 +200,7 @@ async fn stream_rows(
                     .columns
                     .iter()
                     .zip(values)
-                    .map(|(name, value)| {
-                        (name.to_string(), value.map_or(serde_json::Value::Null, serde_json::Value::from))
-                    })
+                    .map(|(column, value)| (column.name.to_string(), column.json_value(value)))
                     .collect();
                 chunk.push_str(&serde_json::Value::Object(object).to_string());
             }
@@ -179,51 +231,64 @@ fn csv_line<'a>(values: impl Iterator<Item = Option<&'a str>>) -> String {
     format!("{}\r\n", fields.join(","))
 }
 
+const PAGE_COLUMNS: &[Column] = &[
+    text("url"),
+    integer("status"),
+    text("error_kind"),
+    text("content_type"),
+    text("title"),
+    text("h1"),
+    text("meta_description"),
+    text("canonical"),
+    boolean("noindex"),
+    boolean("nofollow"),
+    text("redirect_to"),
+    integer("depth"),
+    integer("response_time_ms"),
+    integer("body_bytes"),
+    text("fetched_at"),
+];
+
 fn pages_sql(site_id: i64) -> ExportSql {
     ExportSql {
-        columns: &[
-            "url",
-            "status",
-            "error_kind",
-            "content_type",
-            "title",
-            "h1",
-            "meta_description",
-            "canonical",
-            "noindex",
-            "nofollow",
-            "redirect_to",
-            "depth",
-            "response_time_ms",
-            "body_bytes",
-            "fetched_at",
-        ],
-        sql: "SELECT ARRAY[u.url, p.status::text, p.error_kind, p.content_type, p.title, p.h1, p.meta_description,
-                      p.canonical, p.noindex::text, p.nofollow::text, r.url, u.depth::text,
-                      p.response_time_ms::text, p.body_bytes::text, p.fetched_at::text]
-              FROM pages p JOIN urls u ON u.id = p.url_id LEFT JOIN urls r ON r.id = p.redirect_url_id
-              WHERE p.site_id = $1 AND u.kind = 'page'
-              ORDER BY p.url_id"
-            .into(),
+        columns: PAGE_COLUMNS,
+        sql: concat!(
+            "SELECT ARRAY[u.url, p.status::text, p.error_kind, p.content_type, p.title, p.h1, p.meta_description,
+                          p.canonical, p.noindex::text, p.nofollow::text, r.url, u.depth::text,
+                          p.response_time_ms::text, p.body_bytes::text, ",
+            rfc3339!("p.fetched_at"),
+            "]
+             FROM pages p JOIN urls u ON u.id = p.url_id LEFT JOIN urls r ON r.id = p.redirect_url_id
+             WHERE p.site_id = $1 AND u.kind = 'page'
+             ORDER BY p.url_id"
+        )
+        .into(),
         bind: Bind::Site(site_id),
     }
 }
 
-const LINK_COLUMNS: &[&str] = &[
-    "source_url",
-    "target_url",
-    "anchor_text",
-    "href",
-    "nofollow",
-    "ugc",
-    "sponsored",
-    "first_seen",
-    "last_seen",
-    "lost_at",
+const LINK_COLUMNS: &[Column] = &[
+    text("source_url"),
+    text("target_url"),
+    text("anchor_text"),
+    text("href"),
+    boolean("nofollow"),
+    boolean("ugc"),
+    boolean("sponsored"),
+    text("first_seen"),
+    text("last_seen"),
+    text("lost_at"),
 ];
 
-const LINK_VALUES: &str = "ARRAY[s.url, t.url, l.anchor_text, l.href, l.nofollow::text, l.ugc::text,
-    l.sponsored::text, l.first_seen::text, l.last_seen::text, l.lost_at::text]";
+const LINK_VALUES: &str = concat!(
+    "ARRAY[s.url, t.url, l.anchor_text, l.href, l.nofollow::text, l.ugc::text, l.sponsored::text, ",
+    rfc3339!("l.first_seen"),
+    ", ",
+    rfc3339!("l.last_seen"),
+    ", ",
+    rfc3339!("l.lost_at"),
+    "]"
+);
 
 fn links_sql(site_id: i64) -> ExportSql {
     ExportSql {
@@ -257,17 +322,24 @@ fn backlinks_sql(target: Target) -> ExportSql {
     }
 }
 
+const AUDIT_COLUMNS: &[Column] = &[text("code"), text("severity"), text("url"), text("detail")];
+
 fn audit_sql(site_id: i64) -> ExportSql {
-    ExportSql {
-        columns: &["code", "severity", "url", "detail"],
-        sql: crate::db::audit::export_sql(),
-        bind: Bind::Site(site_id),
-    }
+    ExportSql { columns: AUDIT_COLUMNS, sql: crate::db::audit::export_sql(), bind: Bind::Site(site_id) }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_values_take_column_types() {
+        assert_eq!(integer("status").json_value(Some("404".into())), serde_json::json!(404));
+        assert_eq!(integer("status").json_value(None), serde_json::Value::Null);
+        assert_eq!(boolean("nofollow").json_value(Some("false".into())), serde_json::json!(false));
+        assert_eq!(text("url").json_value(Some("123".into())), serde_json::json!("123"));
+        assert_eq!(integer("depth").json_value(Some("n/a".into())), serde_json::json!("n/a"), "no value is lost");
+    }
 
     #[test]
     fn csv_quotes_only_when_needed() {

@@ -86,8 +86,8 @@ pub struct BacklinkPage {
 }
 
 // A page's links to itself, most of them to its own `#fragment`s, are not backlinks of
-// it, as search engines and link indexes count them. They stay in the site's link count
-// and in the page's outlinks.
+// it, because they say nothing about who links to the page. They stay in the site's link
+// count and in the page's outlinks.
 const BACKLINK_FROM: &str = "
     FROM links l
     JOIN urls t ON t.id = l.target_url_id
