@@ -87,6 +87,11 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
             println!("site already exists with id {}; following it", existing.id);
             existing.id
         }
+        401 => bail!(
+            "adding {} failed with HTTP 401: {}; pass the admin's token with --token or ADMIN_TOKEN",
+            args.url,
+            String::from_utf8_lossy(&body)
+        ),
         status => bail!("adding {} failed with HTTP {status}: {}", args.url, String::from_utf8_lossy(&body)),
     };
 

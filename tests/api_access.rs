@@ -102,6 +102,12 @@ fn bad_input_gets_clear_4xx() {
     assert!(body["error"].as_str().unwrap_or("").contains("site_id"), "{body}");
     let (status, body) = cluster.get("/api/v1/backlinks?target=http://example.org/%00&limit=5000");
     assert_eq!(status, 422, "{body}");
+    let (status, body) = cluster.get("/api/v1/backlinks?target=a..b&mode=domain");
+    assert_eq!(status, 422, "{body}");
+    assert!(error_of(&body.to_string()).contains("not a valid host name"), "{body}");
+    let (status, body) = cluster.get("/api/v1/pages");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(error_of(&body.to_string()), "invalid query string: missing field `site_id`", "{body}");
 
     let (status, body) = cluster.get("/api/v1/no-such-thing");
     assert_eq!(status, 404, "{body}");

@@ -69,7 +69,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }))
     .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
     .app_data(web::QueryConfig::default().error_handler(|err, _req| {
-        let message = format!("invalid query string: {err}");
+        // The deserializer's own message names the parameter, without actix's prefix.
+        let message = match &err {
+            actix_web::error::QueryPayloadError::Deserialize(cause) => format!("invalid query string: {cause}"),
+            other => format!("invalid query string: {other}"),
+        };
         InternalError::from_response(err, HttpResponse::UnprocessableEntity().json(json!({ "error": message }))).into()
     }))
     .service(

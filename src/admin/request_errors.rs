@@ -18,6 +18,10 @@ pub fn json_error_response(error: &JsonPayloadError) -> HttpResponse {
         }
         JsonPayloadError::ContentType => HttpResponse::UnsupportedMediaType()
             .json(json!({ "error": "the request body must be JSON, sent with Content-Type: application/json" })),
+        // serde_json's own message gives the cause and its position, without actix's prefix.
+        JsonPayloadError::Deserialize(cause) => {
+            HttpResponse::UnprocessableEntity().json(json!({ "error": format!("invalid JSON body: {cause}") }))
+        }
         other => HttpResponse::UnprocessableEntity().json(json!({ "error": format!("invalid JSON body: {other}") })),
     }
 }
