@@ -80,12 +80,12 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
     let body = response.body().await.context("reading the API response")?;
-    let site_id = match response.status().as_u16() {
-        201 => serde_json::from_slice::<Created>(&body).context("parsing the created site")?.id,
+    let (site_id, existing) = match response.status().as_u16() {
+        201 => (serde_json::from_slice::<Created>(&body).context("parsing the created site")?.id, false),
         409 => {
             let existing = serde_json::from_slice::<Conflict>(&body).context("parsing the conflict")?;
             println!("site already exists with id {}; following it", existing.id);
-            existing.id
+            (existing.id, true)
         }
         401 => bail!(
             "adding {} failed with HTTP 401: {}; pass the admin's token with --token or ADMIN_TOKEN",
@@ -98,12 +98,19 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
     // On a terminal the progress line is redrawn in place; in a log, each report is a line.
     let line_end = if std::io::stdout().is_terminal() { "\r" } else { "\n" };
     let started = Instant::now();
-    let mut last_fetched = 0;
+    // The speed counts only the pages fetched while this command follows the site.
+    let fetched_before = if existing { fetch_progress(&client, api, site_id).await?.urls_fetched } else { 0 };
+    let mut last_fetched = fetched_before;
     let mut last_report = Instant::now();
+    let mut last_progress = Instant::now();
+    let mut waiting_reason = None;
     loop {
         tokio::time::sleep(Duration::from_secs_f64(args.interval)).await;
         let progress = fetch_progress(&client, api, site_id).await?;
         let rate = (progress.urls_fetched - last_fetched) as f64 / last_report.elapsed().as_secs_f64();
+        if progress.urls_fetched != last_fetched {
+            last_progress = Instant::now();
+        }
         last_fetched = progress.urls_fetched;
         last_report = Instant::now();
         print!(
@@ -119,8 +126,17 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
 
         if progress.state == "done" {
             println!();
-            print_summary(site_id, &progress, started.elapsed());
+            print_summary(site_id, &progress, progress.urls_fetched - fetched_before, started.elapsed());
             return Ok(());
+        }
+        // A crawl that stands still is usually held back by a reason stored on its URLs,
+        // such as an unavailable robots.txt, which the progress does not show.
+        if last_progress.elapsed() >= STALL_BEFORE_REASON {
+            let reason = pending_reason(&client, api, site_id).await?;
+            if reason.is_some() && reason != waiting_reason {
+                println!("\nwaiting: {}", reason.as_deref().unwrap_or_default());
+            }
+            waiting_reason = reason;
         }
         if args.timeout > 0 && started.elapsed() > Duration::from_secs(args.timeout) {
             println!();
@@ -150,7 +166,37 @@ async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow
     serde_json::from_slice(&body).context("parsing the site progress")
 }
 
-fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
+/// How long the crawl may stand still before the client looks for the reason.
+const STALL_BEFORE_REASON: Duration = Duration::from_secs(10);
+
+/// The stored reason of the first pending URL of the site that has one, with its URL.
+async fn pending_reason(client: &awc::Client, api: &str, site_id: i64) -> anyhow::Result<Option<String>> {
+    #[derive(Deserialize)]
+    struct Url {
+        url: String,
+        state_reason: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Urls {
+        items: Vec<Url>,
+    }
+
+    let mut response = client
+        .get(format!("{api}/api/v1/urls?site_id={site_id}&state=pending&limit=20"))
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
+    let body = response.body().await.context("reading the API response")?;
+    if !response.status().is_success() {
+        bail!("listing site {site_id}'s URLs failed with HTTP {}: {}", response.status(), String::from_utf8_lossy(&body));
+    }
+    let urls: Urls = serde_json::from_slice(&body).context("parsing the site's URLs")?;
+    Ok(urls.items.into_iter().find_map(|u| u.state_reason.map(|reason| format!("{reason} ({})", u.url))))
+}
+
+/// Print the site's totals; the speed counts the `fetched_now` pages fetched while the
+/// command followed the site.
+fn print_summary(site_id: i64, progress: &Progress, fetched_now: i64, elapsed: Duration) {
     let r = &progress.responses;
     let rows = [
         ("site", format!("{} ({})", progress.host, site_id)),
@@ -163,7 +209,8 @@ fn print_summary(site_id: i64, progress: &Progress, elapsed: Duration) {
         ("5xx", r.server_error.to_string()),
         ("errors", r.error.to_string()),
         ("links", progress.links.to_string()),
-        ("pages/s", format!("{:.1}", progress.urls_fetched as f64 / elapsed.as_secs_f64().max(0.001))),
+        ("fetched now", fetched_now.to_string()),
+        ("pages/s", format!("{:.1}", fetched_now as f64 / elapsed.as_secs_f64().max(0.001))),
     ];
     for (name, value) in rows {
         println!("{name:<16} {value:>20}");

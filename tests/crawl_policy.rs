@@ -227,6 +227,25 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
     let seed = waiting["items"].as_array().unwrap().iter().find(|u| u["url"] == unavailable.url("/")).cloned().unwrap();
     assert!(seed["state_reason"].as_str().unwrap().contains("robots.txt unavailable"), "{seed}");
     assert_eq!(unavailable.paths(), ["/robots.txt"]);
+
+    // The crawl client names the reason of a crawl that stands still, and a site it only
+    // follows gets a speed of the pages fetched meanwhile.
+    let crawl_cli = |seed: &str, timeout: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
+            .args(["crawl", seed, "--api", &cluster.api, "--interval", "0.5", "--timeout", timeout])
+            .output()
+            .unwrap()
+    };
+    let held = crawl_cli(&unavailable.url("/"), "12");
+    let held_out = String::from_utf8_lossy(&held.stdout);
+    assert!(!held.status.success(), "{held_out}");
+    assert!(held_out.contains("waiting: robots.txt unavailable"), "{held_out}");
+    let done = crawl_cli(&server.url("/"), "60");
+    let done_out = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{done_out}");
+    assert!(done_out.contains("already exists"), "{done_out}");
+    let fetched_now = done_out.lines().find(|l| l.starts_with("fetched now")).unwrap_or_default();
+    assert!(fetched_now.ends_with(" 0"), "{done_out}");
     cluster.assert_no_duplicates();
 }
 
