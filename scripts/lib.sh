@@ -94,17 +94,26 @@ start_process() {
     echo $! >"$RUN_DIR/$name.pid"
 }
 
-# Stop the named processes with SIGTERM, waiting up to 30 s for each before SIGKILL.
+# Stop the named processes with SIGTERM, all at once, and SIGKILL those still running
+# after 30 s.
 stop_process() {
     local name pid
+    local -A pids=()
+    # All at once, because each may take seconds to drain and leave its consumer group.
     for name in "$@"; do
         [ -f "$RUN_DIR/$name.pid" ] || continue
         pid=$(cat "$RUN_DIR/$name.pid")
         if kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
-            for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && { log "$name did not stop in 30 s; killing it"; kill -KILL "$pid"; }
+            pids[$name]=$pid
         fi
+    done
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && { log "$name did not stop in 30 s; killing it"; kill -KILL "$pid"; }
+    done
+    for name in "$@"; do
         rm -f "$RUN_DIR/$name.pid"
     done
 }

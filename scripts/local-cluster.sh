@@ -64,7 +64,9 @@ down() {
     for pidfile in "$RUN_DIR"/scraper-*.pid; do
         [ -e "$pidfile" ] && names+=("$(basename "$pidfile" .pid)")
     done
-    stop_process "${names[@]}" admin broker
+    stop_process "${names[@]}" admin
+    # Last, so that the others can still commit their offsets and leave their groups.
+    stop_process broker
     stop_postgres
     log "cluster stopped"
 }
