@@ -11,6 +11,7 @@ use super::templates::{Count, ExportLinks, ResponseClass, SitePage, SiteRow, Sit
 use super::visitor::{with_page_headers, ConsoleError, Visitor};
 use crate::db::sites::{self, AddSiteError, SiteProgress};
 use crate::metrics::SiteAdded;
+use crate::url::UrlError;
 
 /// A notice named in the query string after a redirect, with its count if any.
 #[derive(Deserialize, Default)]
@@ -59,6 +60,19 @@ async fn render_list(
     Ok(visitor.render(status, &page))
 }
 
+/// Why a typed URL cannot be crawled, in the visitor's language. The parser's own reason
+/// for an unparsable URL is left in English, as the `url` crate words it.
+fn url_error_detail(lang: Lang, error: &UrlError) -> String {
+    match error {
+        UrlError::Parse { input, reason } => lang.format("url_error.parse", &[("input", input), ("reason", reason)]),
+        UrlError::Scheme { input, scheme } => lang.format("url_error.scheme", &[("input", input), ("scheme", scheme)]),
+        UrlError::NoHost { input } => lang.format("url_error.no_host", &[("input", input)]),
+        UrlError::TooLong { length, max } => {
+            lang.format("url_error.too_long", &[("length", &length.to_string()), ("max", &max.to_string())])
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct AddSiteForm {
     url: Option<String>,
@@ -75,7 +89,8 @@ pub async fn add(
     let seed = match visitor.state.url_policy.parse(&typed) {
         Ok(seed) => seed,
         Err(error) => {
-            let message = visitor.lang.format("sites.error.invalid_url", &[("detail", &error.to_string())]);
+            let detail = url_error_detail(visitor.lang, &error);
+            let message = visitor.lang.format("sites.error.invalid_url", &[("detail", &detail)]);
             return render_list(&visitor, &pool, StatusCode::UNPROCESSABLE_ENTITY, None, Some(message), typed).await;
         }
     };
@@ -215,5 +230,17 @@ pub fn export_links(lang: Lang, name: &str, key: &'static str, params: &[(&str, 
         label: lang.text(key),
         csv_href: format::href(&format!("/api/v1/exports/{name}.csv"), params),
         json_href: format::href(&format!("/api/v1/exports/{name}.json"), params),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_error_in_visitors_language() {
+        let error = UrlError::Scheme { input: "ftp://x.y/".into(), scheme: "ftp".into() };
+        assert_eq!(url_error_detail(Lang::Ru, &error), "у 'ftp://x.y/' схема 'ftp', а обходить можно только http и https");
+        assert_eq!(url_error_detail(Lang::En, &error), error.to_string(), "English keeps the API's wording");
     }
 }

@@ -30,6 +30,10 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("sites.notice.exists", "This host is already a site; here is its progress."),
     ("sites.notice.recrawl", "URLs queued for a new crawl: {count}."),
     ("sites.error.invalid_url", "This is not a URL that can be crawled: {detail}"),
+    ("url_error.parse", "'{input}' is not an absolute URL: {reason}"),
+    ("url_error.scheme", "'{input}' has scheme '{scheme}'; only http and https can be crawled"),
+    ("url_error.no_host", "'{input}' has no host"),
+    ("url_error.too_long", "the URL is {length} bytes long, over the {max}-byte maximum (MAX_URL_BYTES)"),
     // Crawl progress.
     ("progress.rate", "Pages per second"),
     ("progress.frontier", "Frontier"),

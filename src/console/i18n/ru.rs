@@ -31,6 +31,10 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("sites.notice.exists", "Этот хост уже есть среди сайтов; вот ход его обхода."),
     ("sites.notice.recrawl", "URL поставлено в очередь на новый обход: {count}."),
     ("sites.error.invalid_url", "Этот URL нельзя обойти: {detail}"),
+    ("url_error.parse", "'{input}' — не абсолютный URL: {reason}"),
+    ("url_error.scheme", "у '{input}' схема '{scheme}', а обходить можно только http и https"),
+    ("url_error.no_host", "у '{input}' нет хоста"),
+    ("url_error.too_long", "длина URL {length} байт, больше максимума в {max} байт (MAX_URL_BYTES)"),
     // Ход обхода.
     ("progress.rate", "Страниц в секунду"),
     ("progress.frontier", "В очереди"),
