@@ -44,33 +44,48 @@ pub struct Ack {
     partition: i32,
     offset: i64,
     consumed_at: Instant,
-    ingest: Recipient<Processed>,
+    offsets: Arc<Offsets>,
     _slot: OwnedSemaphorePermit,
     _bytes: OwnedSemaphorePermit,
 }
 
 impl Ack {
-    /// Report the message's effect as durable, letting its offset be committed.
+    /// Report the message's effect as durable, letting its offset be committed. The
+    /// offset is stored before the slot is released, so a drain that has taken every slot
+    /// commits it.
     pub fn done(self) {
         ActorWorkDone { actor: ActorName::KafkaIngest, elapsed: self.consumed_at.elapsed() }.emit();
-        // do_send skips the mailbox capacity check, but at most `max_in_flight` acks exist
-        // at once, so this queue is bounded by the semaphore that `_slot` comes from.
-        self.ingest.do_send(Processed { partition: self.partition, offset: self.offset });
+        self.offsets.finished(self.partition, self.offset);
     }
 }
 
-#[derive(actix::Message)]
-#[rtype(result = "()")]
-pub struct Processed {
-    partition: i32,
-    offset: i64,
+/// The offsets of one consumer: which are in flight, and the consumer that stores the
+/// committable ones. Acknowledgements come from the workers' threads and update it
+/// directly, without a message to the KafkaIngest actor.
+struct Offsets {
+    consumer: Arc<StreamConsumer<IngestContext>>,
+    topic: String,
+    in_flight: Arc<InFlight>,
 }
 
-#[derive(actix::Message)]
-#[rtype(result = "()")]
-struct Dispatched {
-    partition: i32,
-    offset: i64,
+impl Offsets {
+    fn dispatched(&self, partition: i32, offset: i64) {
+        let pending = self.in_flight.dispatched(partition, offset);
+        ActorMessages { actor: ActorName::KafkaIngest, direction: "in", count: 1 }.emit();
+        IngestInFlight { topic: &self.topic, count: pending }.emit();
+    }
+
+    fn finished(&self, partition: i32, offset: i64) {
+        let pending = self.in_flight.finished(partition, offset, |offset| {
+            // rd_kafka_offset_store records offset + 1, the position of the next message.
+            if let Err(e) = self.consumer.store_offset(&self.topic, partition, offset) {
+                // The partition was revoked meanwhile: its next owner consumes the message
+                // again, which the effects tolerate because they are idempotent.
+                log::debug!("not storing offset {}/{partition}@{offset}: {e}", self.topic);
+            }
+        });
+        IngestInFlight { topic: &self.topic, count: pending }.emit();
+    }
 }
 
 /// Stop consuming, wait for the messages in flight and commit; resolves when done.
@@ -87,6 +102,7 @@ struct CommitNow;
 /// Consumes a topic for one role and feeds decoded messages of type `T` to its workers.
 pub struct KafkaIngest<T: Versioned + Send + 'static> {
     consumer: Arc<StreamConsumer<IngestContext>>,
+    offsets: Arc<Offsets>,
     topic: String,
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
@@ -96,7 +112,6 @@ pub struct KafkaIngest<T: Versioned + Send + 'static> {
     byte_budget: Arc<Semaphore>,
     max_message_bytes: usize,
     dead_letters: DeadLetterQueue,
-    in_flight: Arc<InFlight>,
     /// The thread that polls the consumer. A revocation blocks it until the revoked
     /// partitions' messages are acknowledged, which needs the acknowledging actors, so
     /// they must not share its thread.
@@ -139,8 +154,11 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
         consumer.subscribe(&[topic]).with_context(|| format!("subscribing to Kafka topic {topic}"))?;
         let dead_letters = DeadLetterQueue::new(settings, role)?;
 
+        let consumer = Arc::new(consumer);
+        let offsets = Arc::new(Offsets { consumer: consumer.clone(), topic: topic.to_string(), in_flight });
         Ok(Self {
-            consumer: Arc::new(consumer),
+            consumer,
+            offsets,
             topic: topic.to_string(),
             workers,
             slots: Arc::new(Semaphore::new(max_in_flight)),
@@ -148,7 +166,6 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
             byte_budget: Arc::new(Semaphore::new(byte_budget_kib(settings.max_message_bytes as usize))),
             max_message_bytes: settings.max_message_bytes as usize,
             dead_letters,
-            in_flight,
             consume_thread: None,
             shutdown,
         })
@@ -158,12 +175,12 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
 impl<T: Versioned + Send + 'static> Actor for KafkaIngest<T> {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Self::Context) {
+    fn started(&mut self, _ctx: &mut Self::Context) {
         log::info!("consuming {} with up to {} messages in flight", self.topic, self.max_in_flight);
         let consume = ConsumeLoop {
             consumer: self.consumer.clone(),
             topic: self.topic.clone(),
-            ingest: ctx.address(),
+            offsets: self.offsets.clone(),
             workers: self.workers.clone(),
             slots: self.slots.clone(),
             byte_budget: self.byte_budget.clone(),
@@ -183,32 +200,6 @@ impl<T: Versioned + Send + 'static> Actor for KafkaIngest<T> {
         if let Some(thread) = self.consume_thread.take() {
             thread.stop();
         }
-    }
-}
-
-impl<T: Versioned + Send + 'static> Handler<Dispatched> for KafkaIngest<T> {
-    type Result = ();
-
-    fn handle(&mut self, msg: Dispatched, _ctx: &mut Self::Context) {
-        let pending = self.in_flight.dispatched(msg.partition, msg.offset);
-        ActorMessages { actor: ActorName::KafkaIngest, direction: "in", count: 1 }.emit();
-        IngestInFlight { topic: &self.topic, count: pending }.emit();
-    }
-}
-
-impl<T: Versioned + Send + 'static> Handler<Processed> for KafkaIngest<T> {
-    type Result = ();
-
-    fn handle(&mut self, msg: Processed, _ctx: &mut Self::Context) {
-        let pending = self.in_flight.finished(msg.partition, msg.offset, |offset| {
-            // rd_kafka_offset_store records offset + 1, the position of the next message.
-            if let Err(e) = self.consumer.store_offset(&self.topic, msg.partition, offset) {
-                // The partition was revoked meanwhile: its next owner consumes the message
-                // again, which the effects tolerate because they are idempotent.
-                log::debug!("not storing offset {}/{}@{offset}: {e}", self.topic, msg.partition);
-            }
-        });
-        IngestInFlight { topic: &self.topic, count: pending }.emit();
     }
 }
 
@@ -246,7 +237,6 @@ impl<T: Versioned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
                     msg.timeout
                 ),
             }
-            // Goes through the mailbox after every Processed sent so far.
             let _ = me.send(CommitNow).await;
         })
     }
@@ -256,7 +246,7 @@ impl<T: Versioned + Send + 'static> Handler<Drain> for KafkaIngest<T> {
 struct ConsumeLoop<T: Versioned + Send + 'static> {
     consumer: Arc<StreamConsumer<IngestContext>>,
     topic: String,
-    ingest: Addr<KafkaIngest<T>>,
+    offsets: Arc<Offsets>,
     workers: Vec<Recipient<Delivery<T>>>,
     slots: Arc<Semaphore>,
     byte_budget: Arc<Semaphore>,
@@ -314,14 +304,12 @@ impl<T: Versioned + Send + 'static> ConsumeLoop<T> {
                 .map_err(|error| RejectedMessage::new(&message, &error));
             drop(message);
 
-            if self.ingest.send(Dispatched { partition, offset }).await.is_err() {
-                break;
-            }
+            self.offsets.dispatched(partition, offset);
             let ack = Ack {
                 partition,
                 offset,
                 consumed_at: Instant::now(),
-                ingest: self.ingest.clone().recipient(),
+                offsets: self.offsets.clone(),
                 _slot: slot,
                 _bytes: bytes,
             };
