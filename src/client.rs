@@ -132,7 +132,7 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
         // A crawl that stands still is usually held back by a reason stored on its URLs,
         // such as an unavailable robots.txt, which the progress does not show.
         if last_progress.elapsed() >= STALL_BEFORE_REASON {
-            let reason = pending_reason(&client, api, site_id).await?;
+            let reason = pending_reason(api, site_id).await?;
             if reason.is_some() && reason != waiting_reason {
                 println!("\nwaiting: {}", reason.as_deref().unwrap_or_default());
             }
@@ -170,28 +170,10 @@ async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow
 const STALL_BEFORE_REASON: Duration = Duration::from_secs(10);
 
 /// The stored reason of the first pending URL of the site that has one, with its URL.
-async fn pending_reason(client: &awc::Client, api: &str, site_id: i64) -> anyhow::Result<Option<String>> {
-    #[derive(Deserialize)]
-    struct Url {
-        url: String,
-        state_reason: Option<String>,
-    }
-    #[derive(Deserialize)]
-    struct Urls {
-        items: Vec<Url>,
-    }
-
-    let mut response = client
-        .get(format!("{api}/api/v1/urls?site_id={site_id}&state=pending&limit=20"))
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the admin API at {api}: {e}"))?;
-    let body = response.body().await.context("reading the API response")?;
-    if !response.status().is_success() {
-        bail!("listing site {site_id}'s URLs failed with HTTP {}: {}", response.status(), String::from_utf8_lossy(&body));
-    }
-    let urls: Urls = serde_json::from_slice(&body).context("parsing the site's URLs")?;
-    Ok(urls.items.into_iter().find_map(|u| u.state_reason.map(|reason| format!("{reason} ({})", u.url))))
+async fn pending_reason(api: &str, site_id: i64) -> anyhow::Result<Option<String>> {
+    let urls = get_json(api, &format!("/api/v1/urls?site_id={site_id}&state=pending&limit=20")).await?;
+    let items = urls["items"].as_array().cloned().unwrap_or_default();
+    Ok(items.iter().find_map(|url| Some(format!("{} ({})", url["state_reason"].as_str()?, text(&url["url"])))))
 }
 
 /// Print the site's totals; the speed counts the `fetched_now` pages fetched while the
