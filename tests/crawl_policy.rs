@@ -236,6 +236,16 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
             .output()
             .unwrap()
     };
+    for (lang, waits) in
+        [("en", "Part of the crawl waits: robots.txt unavailable"), ("ru", "Часть обхода ждёт: robots.txt unavailable")]
+    {
+        let page = ureq::get(&format!("{}/console/sites/{blocked_id}?lang={lang}", cluster.api))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        assert!(page.contains(waits), "the console page in {lang} does not say why the crawl waits");
+    }
     let held = crawl_cli(&unavailable.url("/"), "12");
     let held_out = String::from_utf8_lossy(&held.stdout);
     assert!(!held.status.success(), "{held_out}");

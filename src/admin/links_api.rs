@@ -47,7 +47,8 @@ pub fn parse_target(query: &TargetQuery, settings: &ApiSettings) -> Result<Targe
     let mode = query.mode.as_deref().unwrap_or(if raw.contains("://") { "url" } else { "domain" });
     let host_of = |raw: &str| -> Result<String, ApiError> {
         let invalid = || ApiError::Invalid(format!("'{raw}' is not a valid host name"));
-        let parsed = settings.url_policy.parse(&format!("http://{}/", raw.trim_end_matches('/'))).map_err(|_| invalid())?;
+        let parsed =
+            settings.url_policy.parse(&format!("http://{}/", raw.trim_end_matches('/'))).map_err(|_| invalid())?;
         // The URL parser keeps empty labels such as the one in `a..b`, which no host has.
         let name = parsed.host_str().unwrap_or_default().trim_end_matches('.');
         if !name.starts_with('[') && name.split('.').any(str::is_empty) {

@@ -129,9 +129,15 @@ pub async fn show(
             count: Count::new(lang, *count),
         })
         .collect();
+    let waiting = if site.state == "crawling" {
+        sites::waiting_reason(&pool, site_id).await.map_err(|e| visitor.database_error(e))?
+    } else {
+        None
+    };
+    let waiting = waiting.map(|(url, reason)| lang.format("site.waiting", &[("reason", &reason), ("url", &url)]));
     let page = SitePage {
         frame: visitor.frame("sites"),
-        notice: query.text(lang),
+        notice: query.text(lang).or(waiting),
         error: None,
         bar_max: site.urls_fetched.max(1),
         site: site_row(lang, &site),
@@ -240,7 +246,10 @@ mod tests {
     #[test]
     fn url_error_in_visitors_language() {
         let error = UrlError::Scheme { input: "ftp://x.y/".into(), scheme: "ftp".into() };
-        assert_eq!(url_error_detail(Lang::Ru, &error), "у 'ftp://x.y/' схема 'ftp', а обходить можно только http и https");
+        assert_eq!(
+            url_error_detail(Lang::Ru, &error),
+            "у 'ftp://x.y/' схема 'ftp', а обходить можно только http и https"
+        );
         assert_eq!(url_error_detail(Lang::En, &error), error.to_string(), "English keeps the API's wording");
     }
 }

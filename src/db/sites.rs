@@ -165,6 +165,22 @@ pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress
     Ok(site.map(with_display_host))
 }
 
+/// The stored reason of a pending URL of the site, with that URL: why part of a crawl
+/// waits, such as an unavailable robots.txt. `None` when no pending URL has a reason.
+///
+/// NOTE: it reads the site's pending URLs until one has a reason, so a large crawl with
+/// none reads them all; the console asks only when it renders a crawling site's page.
+pub async fn waiting_reason(pool: &PgPool, id: i64) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT url, state_reason FROM urls
+         WHERE site_id = $1 AND state = 'pending' AND state_reason IS NOT NULL
+         LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Check whether a site with this id exists.
 pub async fn site_exists(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sites WHERE id = $1)").bind(id).fetch_one(pool).await

@@ -47,6 +47,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("state.done", "done"),
     // One site.
     ("site.seed", "Start URL"),
+    ("site.waiting", "Part of the crawl waits: {reason} ({url})."),
     ("site.progress.heading", "Crawl progress"),
     ("site.progress.live", "updated {time}"),
     ("site.progress.stale", "no update since {time}; retrying"),

@@ -48,6 +48,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("state.done", "готово"),
     // Один сайт.
     ("site.seed", "Начальный URL"),
+    ("site.waiting", "Часть обхода ждёт: {reason} ({url})."),
     ("site.progress.heading", "Ход обхода"),
     ("site.progress.live", "обновлено в {time}"),
     ("site.progress.stale", "нет обновлений с {time}; повторяем запрос"),
