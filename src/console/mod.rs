@@ -62,6 +62,7 @@ impl Console {
         cfg.route("/", web::get().to(redirect_to_console)).service(
             web::scope("/console")
                 .app_data(self.state.clone())
+                .app_data(web::FormConfig::default().error_handler(form_error))
                 .route("", web::get().to(redirect_to_console))
                 .route("/", web::get().to(sites::list))
                 .route("/sites", web::post().to(sites::add))
@@ -79,6 +80,18 @@ impl Console {
                 .default_service(web::to(not_found)),
         );
     }
+}
+
+/// Render the error page, in the visitor's language, for a form body that cannot be read.
+/// A browser never sends one, so it is a script's mistake.
+fn form_error(error: actix_web::error::UrlencodedError, req: &actix_web::HttpRequest) -> actix_web::Error {
+    let lang = visitor::request_lang(req);
+    let (status, key) = match error {
+        actix_web::error::UrlencodedError::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "error.form_type"),
+        actix_web::error::UrlencodedError::Overflow { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "error.form_too_large"),
+        _ => (StatusCode::BAD_REQUEST, "error.form_invalid"),
+    };
+    ConsoleError::page(lang, status, key).into()
 }
 
 async fn redirect_to_console() -> HttpResponse {

@@ -277,3 +277,23 @@ async fn unknown_console_path_is_not_found() {
     let html = body_text(response).await;
     assert!(html.contains("There is no such page in the console."));
 }
+
+/// A form body a browser would never send gets an error page in the visitor's language.
+#[actix_web::test]
+async fn unreadable_form_gets_page_in_language() {
+    let app = app!(console(None));
+    for (uri, expected) in [
+        ("/console/sites", "application/x-www-form-urlencoded, as a browser sends it"),
+        ("/console/sites?lang=ru", "Форму нужно отправлять как application/x-www-form-urlencoded"),
+    ] {
+        let request = test::TestRequest::post()
+            .uri(uri)
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .set_payload(r#"{"url": "http://example.org/"}"#)
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{uri}");
+        let html = body_text(response).await;
+        assert!(html.contains(expected), "{uri}: {html}");
+    }
+}

@@ -17,6 +17,17 @@ use super::ConsoleState;
 /// Name of the cookie that keeps the chosen language.
 const LANG_COOKIE: &str = "lang";
 
+/// Choose the language of a request as a `Visitor` would, for a response made before a
+/// handler runs.
+pub fn request_lang(req: &HttpRequest) -> Lang {
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let query_lang = query.iter().find(|(name, _)| name == "lang").map(|(_, value)| value.as_str());
+    let cookie = req.cookie(LANG_COOKIE);
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|value| value.to_str().ok());
+    i18n::negotiate(query_lang, cookie.as_ref().map(Cookie::value), accept)
+}
+
 /// Headers of every console page: the pages carry CSRF tokens, so no cache keeps them, and
 /// the policy allows only the console's own scripts and styles.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \

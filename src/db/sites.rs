@@ -169,7 +169,7 @@ pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress
 /// waits, such as an unavailable robots.txt. `None` when no pending URL has a reason.
 ///
 /// NOTE: it reads the site's pending URLs until one has a reason, so a large crawl with
-/// none reads them all; the console asks only when it renders a crawling site's page.
+/// none reads them all. The console queries it only when it renders a crawling site's page.
 pub async fn waiting_reason(pool: &PgPool, id: i64) -> Result<Option<(String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT url, state_reason FROM urls
