@@ -58,9 +58,9 @@ pub async fn head_as_get(
     next.call(req).await
 }
 
-/// The response to a request no route serves: 405 with `Allow` when a route serves the path
+/// Reject a request that no route serves: 405 with `Allow` when a route serves the path
 /// with other methods, 404 otherwise.
-pub fn unserved(req: &HttpRequest) -> HttpResponse {
+pub async fn no_route(req: HttpRequest) -> HttpResponse {
     let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
         return HttpResponse::NotFound().json(json!({
             "error": format!("no route for {} {}; /docs lists the API", req.method(), req.path())

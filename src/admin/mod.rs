@@ -196,7 +196,7 @@ fn http_server(settings: &AdminSettings, pool: PgPool, readiness: Readiness) -> 
             .configure(|cfg| console.configure(cfg))
             .configure(openapi::configure)
             .route("/readyz", web::get().to(crate::readiness::readyz))
-            .default_service(web::to(request_errors::no_route))
+            .default_service(web::to(methods::no_route))
     })
     .disable_signals()
     // Bounds the wait for open requests at stop, so that SIGTERM ends the process in time.

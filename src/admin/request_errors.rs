@@ -1,9 +1,9 @@
-//! Answers to requests the API cannot take: a body that is too large, of the wrong type
-//! or not valid JSON, and a path or method with no route. Each is a 4xx with
-//! `{"error": "..."}`.
+//! Answers to request bodies the API cannot take: too large, of the wrong type or not
+//! valid JSON. Each is a 4xx with `{"error": "..."}`. Paths and methods with no route
+//! get their response from `methods`.
 
 use actix_web::error::JsonPayloadError;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde_json::json;
 
 use super::api::MAX_BODY_BYTES;
@@ -24,9 +24,4 @@ pub fn json_error_response(error: &JsonPayloadError) -> HttpResponse {
         }
         other => HttpResponse::UnprocessableEntity().json(json!({ "error": format!("invalid JSON body: {other}") })),
     }
-}
-
-/// The answer to a path or method that no route serves.
-pub async fn no_route(req: HttpRequest) -> HttpResponse {
-    super::methods::unserved(&req)
 }

@@ -20,12 +20,24 @@ const LANG_COOKIE: &str = "lang";
 /// Choose the language of a request as a `Visitor` would, for a response made before a
 /// handler runs.
 pub fn request_lang(req: &HttpRequest) -> Lang {
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    choose_lang(req, &query_pairs(req)).0
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+/// Choose the language of a request from its `lang` query parameter, its `lang` cookie and
+/// its `Accept-Language` header. Also returns whether the query chose a language that the
+/// cookie does not contain yet, so that the response sets the cookie.
+fn choose_lang(req: &HttpRequest, query: &[(String, String)]) -> (Lang, bool) {
     let query_lang = query.iter().find(|(name, _)| name == "lang").map(|(_, value)| value.as_str());
     let cookie = req.cookie(LANG_COOKIE);
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|value| value.to_str().ok());
-    i18n::negotiate(query_lang, cookie.as_ref().map(Cookie::value), accept)
+    let lang = i18n::negotiate(query_lang, cookie.as_ref().map(Cookie::value), accept);
+    let remember =
+        query_lang.and_then(Lang::from_tag).is_some() && cookie.as_ref().map(Cookie::value) != Some(lang.code());
+    (lang, remember)
 }
 
 /// Headers of every console page: the pages carry CSRF tokens, so no cache keeps them, and
@@ -68,17 +80,12 @@ impl Guest {
             log::error!("the console's state is not registered; mount it with Console::configure");
             ConsoleError::page(Lang::En, StatusCode::INTERNAL_SERVER_ERROR, "error.internal")
         })?;
-        let query: Vec<(String, String)> =
-            url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
-        let query_lang = query.iter().find(|(name, _)| name == "lang").map(|(_, value)| value.as_str());
-        let lang_cookie = req.cookie(LANG_COOKIE);
-        let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|value| value.to_str().ok());
-        let lang = i18n::negotiate(query_lang, lang_cookie.as_ref().map(Cookie::value), accept);
+        let query = query_pairs(req);
+        let (lang, remember_lang) = choose_lang(req, &query);
         let secure = req.connection_info().scheme() == "https";
 
         let mut cookies = Vec::new();
-        if query_lang.and_then(Lang::from_tag).is_some() && lang_cookie.as_ref().map(Cookie::value) != Some(lang.code())
-        {
+        if remember_lang {
             cookies.push(
                 Cookie::build(LANG_COOKIE, lang.code())
                     .path("/console")

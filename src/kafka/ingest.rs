@@ -101,7 +101,6 @@ struct CommitNow;
 
 /// Consumes a topic for one role and feeds decoded messages of type `T` to its workers.
 pub struct KafkaIngest<T: Versioned + Send + 'static> {
-    consumer: Arc<StreamConsumer<IngestContext>>,
     offsets: Arc<Offsets>,
     topic: String,
     workers: Vec<Recipient<Delivery<T>>>,
@@ -154,10 +153,8 @@ impl<T: Versioned + Send + 'static> KafkaIngest<T> {
         consumer.subscribe(&[topic]).with_context(|| format!("subscribing to Kafka topic {topic}"))?;
         let dead_letters = DeadLetterQueue::new(settings, role)?;
 
-        let consumer = Arc::new(consumer);
-        let offsets = Arc::new(Offsets { consumer: consumer.clone(), topic: topic.to_string(), in_flight });
+        let offsets = Arc::new(Offsets { consumer: Arc::new(consumer), topic: topic.to_string(), in_flight });
         Ok(Self {
-            consumer,
             offsets,
             topic: topic.to_string(),
             workers,
@@ -178,7 +175,7 @@ impl<T: Versioned + Send + 'static> Actor for KafkaIngest<T> {
     fn started(&mut self, _ctx: &mut Self::Context) {
         log::info!("consuming {} with up to {} messages in flight", self.topic, self.max_in_flight);
         let consume = ConsumeLoop {
-            consumer: self.consumer.clone(),
+            consumer: self.offsets.consumer.clone(),
             topic: self.topic.clone(),
             offsets: self.offsets.clone(),
             workers: self.workers.clone(),
@@ -207,7 +204,7 @@ impl<T: Versioned + Send + 'static> Handler<CommitNow> for KafkaIngest<T> {
     type Result = ();
 
     fn handle(&mut self, _msg: CommitNow, _ctx: &mut Self::Context) {
-        match self.consumer.commit_consumer_state(CommitMode::Sync) {
+        match self.offsets.consumer.commit_consumer_state(CommitMode::Sync) {
             Ok(()) => log::info!("committed final offsets of {}", self.topic),
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
                 log::debug!("no new offsets of {} to commit", self.topic)

@@ -70,9 +70,9 @@ impl OffsetTracker {
     }
 }
 
-/// The offset tracker of one consumer, shared between the actor that acknowledges
-/// messages and the rebalance callback, which waits for the messages of revoked
-/// partitions before their offsets are committed.
+/// The offset tracker of one consumer, shared by the consume loop, the workers that
+/// acknowledge messages, and the rebalance callback, which waits for the messages of
+/// revoked partitions before their offsets are committed.
 #[derive(Debug, Default)]
 pub struct InFlight {
     tracker: Mutex<OffsetTracker>,
@@ -80,6 +80,7 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    /// Record an offset handed on and return the offsets pending.
     pub fn dispatched(&self, partition: i32, offset: i64) -> usize {
         let mut tracker = self.lock();
         tracker.dispatched(partition, offset);
@@ -125,9 +126,8 @@ impl InFlight {
         self.lock().pending()
     }
 
-    /// A panic while the lock was held cannot leave the tracker half-updated, because
-    /// every change to it is a single collection operation, so a poisoned lock is used
-    /// as it is.
+    /// Lock the tracker. A panic while the lock was held cannot leave it half-updated,
+    /// because each change is a single collection operation, so a poisoned lock is used.
     fn lock(&self) -> MutexGuard<'_, OffsetTracker> {
         self.tracker.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -19,7 +19,7 @@ use super::StatsContext;
 /// held back by a host's crawl delay can take longer, and what is still in flight then
 /// is consumed again by the partitions' next owner. The group's other members wait for
 /// this consumer during that time.
-pub const REVOKE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+const REVOKE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client context of one KafkaIngest consumer.
 pub struct IngestContext {
