@@ -129,8 +129,8 @@ pub async fn crawl(args: CrawlArgs) -> anyhow::Result<()> {
             print_summary(site_id, &progress, progress.urls_fetched - fetched_before, started.elapsed());
             return Ok(());
         }
-        // A crawl that stands still is usually held back by a reason stored on its URLs,
-        // such as an unavailable robots.txt, which the progress does not show.
+        // A crawl that makes no progress usually waits for a reason stored on its URLs,
+        // such as an unavailable robots.txt, which the progress does not include.
         if last_progress.elapsed() >= STALL_BEFORE_REASON {
             let reason = pending_reason(api, site_id).await?;
             if reason.is_some() && reason != waiting_reason {
@@ -166,10 +166,11 @@ async fn fetch_progress(client: &awc::Client, api: &str, site_id: i64) -> anyhow
     serde_json::from_slice(&body).context("parsing the site progress")
 }
 
-/// How long the crawl may stand still before the client looks for the reason.
+/// How long the crawl may make no progress before the client looks for the reason.
 const STALL_BEFORE_REASON: Duration = Duration::from_secs(10);
 
-/// The stored reason of the first pending URL of the site that has one, with its URL.
+/// Return the stored reason of the first pending URL of the site that has one, with its
+/// URL.
 async fn pending_reason(api: &str, site_id: i64) -> anyhow::Result<Option<String>> {
     let urls = get_json(api, &format!("/api/v1/urls?site_id={site_id}&state=pending&limit=20")).await?;
     let items = urls["items"].as_array().cloned().unwrap_or_default();

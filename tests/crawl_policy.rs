@@ -228,8 +228,8 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
     assert!(seed["state_reason"].as_str().unwrap().contains("robots.txt unavailable"), "{seed}");
     assert_eq!(unavailable.paths(), ["/robots.txt"]);
 
-    // The crawl client names the reason of a crawl that stands still, and a site it only
-    // follows gets a speed of the pages fetched meanwhile.
+    // The crawl client names the reason of a crawl that makes no progress, and for a site
+    // it only follows, it counts the speed of the pages fetched meanwhile.
     let crawl_cli = |seed: &str, timeout: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
             .args(["crawl", seed, "--api", &cluster.api, "--interval", "0.5", "--timeout", timeout])
@@ -246,10 +246,10 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
             .unwrap();
         assert!(page.contains(waits), "the console page in {lang} does not say why the crawl waits");
     }
-    let held = crawl_cli(&unavailable.url("/"), "12");
-    let held_out = String::from_utf8_lossy(&held.stdout);
-    assert!(!held.status.success(), "{held_out}");
-    assert!(held_out.contains("waiting: robots.txt unavailable"), "{held_out}");
+    let waiting = crawl_cli(&unavailable.url("/"), "12");
+    let waiting_out = String::from_utf8_lossy(&waiting.stdout);
+    assert!(!waiting.status.success(), "{waiting_out}");
+    assert!(waiting_out.contains("waiting: robots.txt unavailable"), "{waiting_out}");
     let done = crawl_cli(&server.url("/"), "60");
     let done_out = String::from_utf8_lossy(&done.stdout);
     assert!(done.status.success(), "{done_out}");

@@ -271,7 +271,9 @@ fn exports_and_cli_output() {
 
     let (_, pages) = cluster.get(&format!("/api/v1/exports/pages.json?site_id={alpha_id}"));
     let page = &pages[0];
-    assert!(page["status"].is_i64() && page["depth"].is_i64() && page["noindex"].is_boolean(), "{page}");
+    assert!(page["status"].is_i64(), "{page}");
+    assert!(page["depth"].is_i64(), "{page}");
+    assert!(page["noindex"].is_boolean(), "{page}");
     let audit_csv = ureq::get(&format!("{}/api/v1/exports/audit.csv?site_id={alpha_id}", cluster.api))
         .call()
         .unwrap()

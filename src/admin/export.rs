@@ -71,8 +71,8 @@ const fn boolean(name: &'static str) -> Column {
 }
 
 impl Column {
-    /// The JSON value of one field. Text that does not parse as the column's type stays a
-    /// string, so that no value is lost.
+    /// Convert one field's text to its JSON value. Text that does not parse as the
+    /// column's type stays a string, so that no value is lost.
     fn json_value(&self, value: Option<String>) -> serde_json::Value {
         let Some(value) = value else {
             return serde_json::Value::Null;

@@ -60,7 +60,7 @@ async fn render_list(
     Ok(visitor.render(status, &page))
 }
 
-/// Why a typed URL cannot be crawled, in the visitor's language. The parser's own reason
+/// Explain why a typed URL cannot be crawled, in the visitor's language. The parser's own reason
 /// for an unparsable URL is left in English, as the `url` crate words it.
 fn url_error_detail(lang: Lang, error: &UrlError) -> String {
     match error {

@@ -278,7 +278,8 @@ async fn unknown_console_path_is_not_found() {
     assert!(html.contains("There is no such page in the console."));
 }
 
-/// A form body a browser would never send gets an error page in the visitor's language.
+/// Check that a form body a browser never sends gets an error page in the visitor's
+/// language.
 #[actix_web::test]
 async fn unreadable_form_gets_page_in_language() {
     let app = app!(console(None));

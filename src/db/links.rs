@@ -86,7 +86,7 @@ pub struct BacklinkPage {
 }
 
 // A page's links to itself, most of them to its own `#fragment`s, are not backlinks of
-// it, because they say nothing about who links to the page. They stay in the site's link
+// it, because they show nothing about who links to the page. They stay in the site's link
 // count and in the page's outlinks.
 const BACKLINK_FROM: &str = "
     FROM links l

@@ -165,8 +165,9 @@ pub async fn site_progress(pool: &PgPool, id: i64) -> Result<Option<SiteProgress
     Ok(site.map(with_display_host))
 }
 
-/// The stored reason of a pending URL of the site, with that URL: why part of a crawl
-/// waits, such as an unavailable robots.txt. `None` when no pending URL has a reason.
+/// Return the stored reason of a pending URL of the site, with that URL, which tells why
+/// part of a crawl waits, such as an unavailable robots.txt. `None` when no pending URL
+/// has a reason.
 ///
 /// NOTE: it reads the site's pending URLs until one has a reason, so a large crawl with
 /// none reads them all. The console queries it only when it renders a crawling site's page.
