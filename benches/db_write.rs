@@ -434,6 +434,38 @@ fn db_writer(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Two batches written at once on two connections, each with its own URL cache: the
+    // throughput of a writer that starts a batch while the previous one commits.
+    let mut group = c.benchmark_group("db_writer_two_lanes");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(2));
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(2 * links as u64));
+    group.bench_function("write_results_2x500_pages", |b| {
+        b.iter_custom(|iterations| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iterations {
+                batch += 2;
+                let first = runtime.block_on(fresh_results(&pool, &pages, &extractor, batch - 1));
+                let second = runtime.block_on(fresh_results(&pool, &pages, &extractor, batch));
+                let started = Instant::now();
+                let (a, b) = runtime.block_on(async {
+                    let mut first_cache = UrlCache::default();
+                    let mut second_cache = UrlCache::default();
+                    tokio::join!(
+                        open_ahrefs::db::write::write_results(&pool, &first, &policy, &mut first_cache),
+                        open_ahrefs::db::write::write_results(&pool, &second, &policy, &mut second_cache),
+                    )
+                });
+                elapsed += started.elapsed();
+                let stored = a.expect("write_results failed").links + b.expect("write_results failed").links;
+                assert_eq!(stored, 2 * links as u64, "every link of both batches is stored");
+            }
+            elapsed
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, link_statements, db_writer);

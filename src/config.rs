@@ -146,6 +146,11 @@ pub struct AdminSettings {
     #[arg(long, env = "DB_BATCH_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub db_batch_ms: u64,
 
+    /// Batches the DbWriter writes at once, each in its own transaction on its own
+    /// connection, so that one batch's statements run while another's wait for the disk.
+    #[arg(long, env = "DB_WRITE_LANES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub db_write_lanes: u32,
+
     /// Bearer token that every state-changing API request must send
     /// (`Authorization: Bearer <token>`); unset, the API is open to anyone who reaches it.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]

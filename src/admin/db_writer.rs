@@ -2,7 +2,13 @@
 //! acknowledging the results to KafkaIngest only after the commit.
 //!
 //! A batch is written when it reaches DB_BATCH_SIZE results, or once the writer has rested
-//! as long as its last write took, but never longer than DB_BATCH_MS.
+//! as long as its last write took, but never longer than DB_BATCH_MS. The rest counts from
+//! the latest start or end of a write.
+//!
+//! Up to DB_WRITE_LANES batches are written at once, each in its own transaction. One
+//! transaction keeps one PostgreSQL backend busy, and its client waits for every statement;
+//! a second lane keeps another core at work meanwhile. The lanes keep the crawl limits
+//! exact: a lane that adds URLs to a site locks the site's row first (see `db::discover`).
 //!
 //! The rest sets the batch size by the load. When results trickle in, as on a chain of
 //! pages that each link only to the next one, a result is written within milliseconds, and
@@ -10,11 +16,13 @@
 //! rest grows with it, and the results that arrive meanwhile make a larger batch, so the
 //! writer keeps a fixed cost per transaction from eating the database's time.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix::SpawnHandle;
 use sqlx::PgPool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::frontier::{Frontier, Wake};
 use crate::db::url_cache::UrlCache;
@@ -30,13 +38,17 @@ pub struct DbWriter {
     batch_size: usize,
     /// The maximum rest between two writes, DB_BATCH_MS.
     max_rest: Duration,
-    /// When the last write ended and how long it took.
-    last_write: Option<(Instant, Duration)>,
+    /// How long the last finished write took.
+    last_write: Option<Duration>,
+    /// When a write last started or ended.
+    rest_from: Instant,
     /// The flush scheduled for the end of the rest, while results wait for it.
     scheduled: Option<SpawnHandle>,
-    /// Cache of stored URL ids. Each write takes it and hands it back, which is safe
-    /// because only one write runs at a time.
-    url_cache: UrlCache,
+    /// One permit per lane: a batch is written only while it holds one.
+    lanes: Arc<Semaphore>,
+    /// Caches of stored URL ids, one per lane at most. Each write takes one and hands it
+    /// back, so no two writes share a cache.
+    url_caches: Arc<Mutex<Vec<UrlCache>>>,
     policy: WritePolicy,
     /// Woken after each commit, which may have added pending URLs and stored the results
     /// of leased ones.
@@ -47,6 +59,7 @@ impl DbWriter {
     pub fn new(
         pool: PgPool,
         batch_size: usize,
+        lanes: usize,
         max_rest: Duration,
         policy: WritePolicy,
         frontier: Addr<Frontier>,
@@ -57,8 +70,10 @@ impl DbWriter {
             batch_size,
             max_rest,
             last_write: None,
+            rest_from: Instant::now(),
             scheduled: None,
-            url_cache: UrlCache::default(),
+            lanes: Arc::new(Semaphore::new(lanes)),
+            url_caches: Arc::new(Mutex::new(Vec::with_capacity(lanes))),
             policy,
             frontier,
         }
@@ -68,7 +83,7 @@ impl DbWriter {
     /// the end of the rest.
     fn flush_when_due(&mut self, ctx: &mut Context<Self>) {
         let rest_left = match self.last_write {
-            Some((ended, took)) => took.min(self.max_rest).saturating_sub(ended.elapsed()),
+            Some(took) => took.min(self.max_rest).saturating_sub(self.rest_from.elapsed()),
             None => Duration::ZERO,
         };
         if self.buffer.len() >= self.batch_size || rest_left.is_zero() {
@@ -81,9 +96,9 @@ impl DbWriter {
         }
     }
 
-    /// Write the buffered results. The actor handles no other message until the batch is
-    /// committed, so its mailbox fills and KafkaIngest stops consuming: a slow database
-    /// slows the crawl down instead of growing memory.
+    /// Write the buffered results in a free lane. The actor handles no other message until
+    /// a lane is free, so when every lane is busy its mailbox fills and KafkaIngest stops
+    /// consuming: a slow database slows the crawl down instead of growing memory.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if let Some(handle) = self.scheduled.take() {
             ctx.cancel_future(handle);
@@ -92,31 +107,59 @@ impl DbWriter {
             return;
         }
         let batch = std::mem::take(&mut self.buffer);
+        let lanes = Arc::clone(&self.lanes);
+        ctx.wait(
+            // The semaphore is never closed, so the permit is always granted.
+            async move { lanes.acquire_owned().await.ok() }
+                .into_actor(self)
+                .map(|lane, writer, ctx| writer.write_in_lane(batch, lane, ctx)),
+        );
+    }
+
+    /// Write a batch while holding a lane, then acknowledge its results. The write is a
+    /// task of its own rather than a future of the actor, because the actor polls none of
+    /// its futures while a flush waits for a lane.
+    fn write_in_lane(
+        &mut self,
+        batch: Vec<Delivery<CrawlResult>>,
+        lane: Option<OwnedSemaphorePermit>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.rest_from = Instant::now();
         let pool = self.pool.clone();
         let policy = self.policy.clone();
         let frontier = self.frontier.clone();
-        let mut url_cache = std::mem::take(&mut self.url_cache);
-        ctx.wait(
-            async move {
-                let started = Instant::now();
-                write_until_durable(&pool, &batch, &policy, &mut url_cache).await;
-                // One Wake per commit, and the Frontier merges the ones that arrive during
-                // a tick, so this unchecked send cannot pile up.
-                frontier.do_send(Wake);
-                ActorWorkDone { actor: ActorName::DbWriter, elapsed: started.elapsed() }.emit();
-                ActorMessages { actor: ActorName::DbWriter, direction: "out", count: batch.len() as u64 }.emit();
-                for delivery in batch {
-                    delivery.ack.done();
-                }
-                (started.elapsed(), url_cache)
+        let url_caches = Arc::clone(&self.url_caches);
+        let write = actix::spawn(async move {
+            let started = Instant::now();
+            let mut url_cache = lock(&url_caches).pop().unwrap_or_default();
+            write_until_durable(&pool, &batch, &policy, &mut url_cache).await;
+
+            // One Wake per commit, and the Frontier merges the ones that arrive during a
+            // tick, so this unchecked send cannot pile up.
+            frontier.do_send(Wake);
+            ActorWorkDone { actor: ActorName::DbWriter, elapsed: started.elapsed() }.emit();
+            ActorMessages { actor: ActorName::DbWriter, direction: "out", count: batch.len() as u64 }.emit();
+            for delivery in batch {
+                delivery.ack.done();
             }
-            .into_actor(self)
-            .map(|(took, url_cache), writer, _ctx| {
-                writer.last_write = Some((Instant::now(), took));
-                writer.url_cache = url_cache;
-            }),
-        );
+
+            // The cache goes back before the lane is freed, so the next write finds it.
+            lock(&url_caches).push(url_cache);
+            drop(lane);
+            started.elapsed()
+        });
+        ctx.spawn(write.into_actor(self).map(|took, writer, _ctx| {
+            if let Ok(took) = took {
+                writer.last_write = Some(took);
+                writer.rest_from = Instant::now();
+            }
+        }));
     }
+}
+
+fn lock(url_caches: &Mutex<Vec<UrlCache>>) -> MutexGuard<'_, Vec<UrlCache>> {
+    url_caches.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Actor for DbWriter {

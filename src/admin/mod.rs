@@ -34,6 +34,15 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Run the admin role until SIGTERM or SIGINT.
 pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> anyhow::Result<()> {
+    // The lanes hold their connections for a whole batch; the frontier, the depth walker
+    // and the API need at least one more.
+    anyhow::ensure!(
+        settings.db_write_lanes < settings.database.database_max_connections,
+        "DB_WRITE_LANES ({}) must be lower than DATABASE_MAX_CONNECTIONS ({}), whose other connections serve the \
+         frontier and the API",
+        settings.db_write_lanes,
+        settings.database.database_max_connections
+    );
     crate::metrics::init();
     let pool = crate::db::connect(&settings.database).await?;
     crate::db::migrate(&pool).await?;
@@ -121,9 +130,11 @@ impl Supervisor {
 
         let batch_size = settings.db_batch_size as usize;
         let writer_pool = pool.clone();
+        let lanes = settings.db_write_lanes as usize;
         let writer = DbWriter::new(
             pool,
             batch_size,
+            lanes,
             Duration::from_millis(settings.db_batch_ms),
             WritePolicy {
                 revisit: Duration::from_secs(u64::from(settings.revisit_days) * 86_400),
@@ -139,13 +150,13 @@ impl Supervisor {
         )
         .start();
 
-        // Two batches in flight: one being written, one filling up.
+        // A batch in each lane being written and one filling up.
         let ingest = KafkaIngest::<CrawlResult>::new(
             &settings.kafka,
             "admin",
             &settings.kafka.topic_res,
             vec![writer.recipient()],
-            batch_size * 2,
+            batch_size * (lanes + 1),
             shutdown,
         )?
         .start();

@@ -225,11 +225,15 @@ async fn classify(
     // Shallow URLs first, so that a limit keeps the pages closest to the seed.
     new.sort_by(|(a, ca), (b, cb)| ca.depth.cmp(&cb.depth).then_with(|| a.as_str().cmp(b.as_str())));
 
+    // The row lock makes a concurrent writer of the same site wait for this commit before
+    // it reads the counts, so that two DbWriter lanes cannot both take a site's last pages.
+    // Locking in id order keeps them from deadlocking.
     let hosts: Vec<String> = new.iter().map(|(u, _)| crate::url::site_host(u)).collect();
-    let sites: Vec<(i64, String, i64)> = sqlx::query_as("SELECT id, host, url_count FROM sites WHERE host = ANY($1)")
-        .bind(&hosts)
-        .fetch_all(&mut **tx)
-        .await?;
+    let sites: Vec<(i64, String, i64)> =
+        sqlx::query_as("SELECT id, host, url_count FROM sites WHERE host = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&hosts)
+            .fetch_all(&mut **tx)
+            .await?;
     let site_of: HashMap<String, i64> = sites.iter().map(|(id, host, _)| (host.clone(), *id)).collect();
 
     let keys: Vec<String> = new.iter().filter_map(|(u, _)| path_key(u)).collect();
