@@ -312,7 +312,11 @@ describe_machine() {
         *" tansu "*)
             # The binary that ensure_tansu in scripts/lib.sh installs and the cluster runs.
             local tansu=${OPEN_AHREFS_TANSU_ROOT:-$HOME/.cache/open-ahrefs/tansu-$TANSU_VERSION-libsql}/bin/tansu
-            echo "tansu:       $("$tansu" --version 2>&1 | head -n 1)" ;;
+            if [ -x "$tansu" ]; then
+                echo "tansu:       $("$tansu" --version 2>&1 | head -n 1)"
+            else
+                echo "tansu:       $TANSU_VERSION, installed by this run before its first crawl"
+            fi ;;
     esac
     echo "settings:    SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY OPEN_AHREFS_SCRAPERS=$SCRAPERS DB_BATCH_SIZE=$DB_BATCH_SIZE FRONTIER_MAX_IN_FLIGHT(_PER_SITE)=$FRONTIER_MAX_IN_FLIGHT CRAWL_DELAY_MS=0 HOST_CONCURRENCY=$HOST_CONCURRENCY RESPECT_ROBOTS=false MAX_DEPTH=$MAX_DEPTH, others at concurrency $CONCURRENCY"
 }

@@ -27,6 +27,8 @@ pub struct Discovered<'a> {
     /// The URLs read from or written to the database, for the cache once the transaction
     /// commits, with the depths this batch leaves them.
     pub to_cache: Vec<(Cow<'a, str>, CachedUrl)>,
+    /// New page URLs per site, for [`count_new_pages`].
+    pub new_pages: HashMap<i64, i64>,
 }
 
 /// Collect every URL the results point at, keeping the smallest depth per URL. A result's
@@ -81,7 +83,7 @@ pub async fn record<'a>(
 ) -> Result<Discovered<'a>, sqlx::Error> {
     let found = candidates(results, stored_depth);
     if found.is_empty() {
-        return Ok(Discovered { ids: HashMap::new(), new_urls: 0, to_cache: Vec::new() });
+        return Ok(Discovered { ids: HashMap::new(), new_urls: 0, to_cache: Vec::new(), new_pages: HashMap::new() });
     }
 
     let mut ids: HashMap<Cow<'a, str>, i64> = HashMap::with_capacity(found.len());
@@ -138,7 +140,7 @@ pub async fn record<'a>(
         .filter(|(url, _)| matches!(url.scheme(), "http" | "https"))
         .collect();
     if new.is_empty() {
-        return Ok(Discovered { ids, new_urls: 0, to_cache });
+        return Ok(Discovered { ids, new_urls: 0, to_cache, new_pages: HashMap::new() });
     }
     let rows = classify(tx, new, limits).await?;
 
@@ -168,28 +170,16 @@ pub async fn record<'a>(
     .await?;
 
     let depth_of: HashMap<&str, i32> = rows.url.iter().map(String::as_str).zip(rows.depth.iter().copied()).collect();
-    let mut added_per_site: HashMap<i64, i64> = HashMap::new();
+    let mut new_pages: HashMap<i64, i64> = HashMap::new();
     for (id, url, site) in &inserted {
         ids.insert(Cow::Owned(url.clone()), *id);
         if let Some(&depth) = depth_of.get(url.as_str()) {
             to_cache.push((Cow::Owned(url.clone()), CachedUrl { id: *id, depth }));
         }
         if let Some(site) = site {
-            *added_per_site.entry(*site).or_default() += 1;
+            *new_pages.entry(*site).or_default() += 1;
         }
     }
-    if !added_per_site.is_empty() {
-        let (sites, added): (Vec<i64>, Vec<i64>) = added_per_site.into_iter().unzip();
-        sqlx::query(
-            "UPDATE sites SET url_count = url_count + t.added
-             FROM UNNEST($1::int8[], $2::int8[]) AS t(id, added) WHERE sites.id = t.id",
-        )
-        .bind(&sites)
-        .bind(&added)
-        .execute(&mut **tx)
-        .await?;
-    }
-
     // A URL inserted by a concurrent transaction between the two statements has no id yet.
     let missing: Vec<&str> = rows.url.iter().map(String::as_str).filter(|u| !ids.contains_key(*u)).collect();
     if !missing.is_empty() {
@@ -197,7 +187,35 @@ pub async fn record<'a>(
             sqlx::query_as("SELECT id, url FROM urls WHERE url = ANY($1)").bind(&missing).fetch_all(&mut **tx).await?;
         ids.extend(late.into_iter().map(|(id, url)| (Cow::Owned(url), id)));
     }
-    Ok(Discovered { ids, new_urls: inserted.len() as u64, to_cache })
+    Ok(Discovered { ids, new_urls: inserted.len() as u64, to_cache, new_pages })
+}
+
+/// Add the new page URLs to their sites' counts. The update locks the sites' rows until
+/// the commit, so it is the last statement of a batch: a concurrent batch of the same
+/// sites waits for it only that long.
+pub async fn count_new_pages(
+    tx: &mut Transaction<'_, Postgres>,
+    new_pages: &HashMap<i64, i64>,
+) -> Result<(), sqlx::Error> {
+    if new_pages.is_empty() {
+        return Ok(());
+    }
+    let (sites, added): (Vec<i64>, Vec<i64>) = new_pages.iter().map(|(site, added)| (*site, *added)).unzip();
+    // Locking in id order keeps two batches from deadlocking; the update's own order is
+    // the join's.
+    sqlx::query("SELECT FROM sites WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(&sites)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE sites SET url_count = url_count + t.added
+         FROM UNNEST($1::int8[], $2::int8[]) AS t(id, added) WHERE sites.id = t.id",
+    )
+    .bind(&sites)
+    .bind(&added)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The columns of the URLs to insert.

@@ -68,6 +68,7 @@ pub async fn write_results<R: Borrow<CrawlResult>>(
     mark_lost_links(&mut tx, &refetched).await?;
     count_live_links(&mut tx, &refetched).await?;
     update_states(&mut tx, &results, policy).await?;
+    discover::count_new_pages(&mut tx, &discovered.new_pages).await?;
 
     tx.commit().await?;
     for (url, entry) in &discovered.to_cache {
