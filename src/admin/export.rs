@@ -206,7 +206,9 @@ async fn stream_rows(
             }
         }
         count += 1;
-        if count % ROWS_PER_CHUNK == 0 && sender.send(Ok(web::Bytes::from(std::mem::take(&mut chunk)))).await.is_err() {
+        if count.is_multiple_of(ROWS_PER_CHUNK)
+            && sender.send(Ok(web::Bytes::from(std::mem::take(&mut chunk)))).await.is_err()
+        {
             return;
         }
     }

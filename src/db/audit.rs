@@ -184,12 +184,10 @@ fn finding_queries() -> Vec<(&'static str, Severity, String)> {
         (
             "sitemap_page_not_linked",
             Warning,
-            format!(
-                "SELECT u.url, NULL AS detail FROM urls u WHERE u.site_id = $1 AND u.kind = 'page' AND u.in_sitemap
+            "SELECT u.url, NULL AS detail FROM urls u WHERE u.site_id = $1 AND u.kind = 'page' AND u.in_sitemap
                  AND NOT EXISTS (
                     SELECT 1 FROM links l JOIN pages sp ON sp.url_id = l.source_url_id
-                    WHERE l.target_url_id = u.id AND l.lost_at IS NULL AND sp.site_id = $1 AND l.source_url_id <> u.id)"
-            ),
+                    WHERE l.target_url_id = u.id AND l.lost_at IS NULL AND sp.site_id = $1 AND l.source_url_id <> u.id)".to_string(),
         ),
         ("too_deep", Notice, format!("SELECT u.url, u.depth || ' clicks' AS detail FROM {SITE_PAGES} AND u.depth > $2")),
         (

@@ -58,7 +58,7 @@ impl Lang {
     /// Return the string stored under `key`, or the key itself when it is missing, so that
     /// a gap shows on the page instead of failing the request. The tests check that every
     /// key the templates use is in both tables.
-    pub fn text<'a>(self, key: &'a str) -> &'a str {
+    pub fn text(self, key: &str) -> &str {
         self.lookup(key).unwrap_or(key)
     }
 
@@ -84,7 +84,7 @@ impl Lang {
             grouped.push('-');
         }
         for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index) % 3 == 0 {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
                 grouped.push_str(separator);
             }
             grouped.push(digit);
