@@ -183,6 +183,18 @@ time_usage() {
 
 now() { date +%s.%N; }
 
+# Time a fixed loop of Python arithmetic, the fastest of three, just before a crawl. The
+# machine is a shared virtual machine whose speed moves between runs and within one: the
+# same crawl has taken twice the CPU seconds an hour later. Crawls are comparable only at
+# similar probe times.
+cpu_probe() {
+    local best
+    best=$(for _ in 1 2 3; do
+        /usr/bin/time -f '%U' python3 -c 'sum(range(30_000_000))' 2>&1 >/dev/null
+    done | sort -g | head -n 1)
+    echo "probe:       $best CPU s for a fixed loop before the crawl of $1" >>"$BENCH_DIR/machine.txt"
+}
+
 # --- the crawlers -------------------------------------------------------------------------
 
 # Crawl with the local cluster and the broker $1, recorded as the crawler "ours-$1".
@@ -213,6 +225,7 @@ run_ours() {
     local pg_before
     pg_before=$(postgres_usage | cut -d' ' -f1)
 
+    cpu_probe "$crawler"
     log "Open Ahrefs: crawling $SEED (SCRAPER_CONCURRENCY=$SCRAPER_CONCURRENCY x $SCRAPERS scrapers, DB_BATCH_SIZE=$DB_BATCH_SIZE, FRONTIER_MAX_IN_FLIGHT=$FRONTIER_MAX_IN_FLIGHT)"
     # The client polls the API once a second, its default. Each poll counts the site's
     # links in PostgreSQL, so that cost is part of PostgreSQL's CPU time below.
@@ -253,6 +266,7 @@ run_ours() {
 run_spider() {
     log "spider: building bench/spider-crawl"
     cargo build --release --quiet --manifest-path "$ROOT/bench/spider-crawl/Cargo.toml"
+    cpu_probe spider
     log "spider: crawling $SEED (concurrency $CONCURRENCY)"
     local status=0
     /usr/bin/time -v -o "$BENCH_DIR/spider.time" timeout -k 30 $((TIMEOUT + 60)) \
@@ -272,6 +286,7 @@ ensure_scrapy() {
 
 run_scrapy() {
     ensure_scrapy
+    cpu_probe scrapy
     log "Scrapy: crawling $SEED (concurrency $CONCURRENCY)"
     local status=0
     /usr/bin/time -v -o "$BENCH_DIR/scrapy.time" timeout -k 30 $((TIMEOUT + 60)) \
