@@ -67,6 +67,12 @@ fn result(host: &str, site_id: i64, url_id: i64, source: i64) -> CrawlResult {
     }
 }
 
+/// The first id that an INSERT ... RETURNING id prints.
+fn first_returned_id(database_url: &str, sql: &str) -> i64 {
+    let output = common::psql(database_url, sql);
+    output.lines().next().and_then(|line| line.parse().ok()).unwrap_or_else(|| panic!("no id in {output:?}"))
+}
+
 #[test]
 fn concurrent_lanes_keep_the_page_limit() {
     let database_url = common::fresh_database(&common::unique("write_lanes"));
@@ -80,19 +86,16 @@ fn concurrent_lanes_keep_the_page_limit() {
     // A site a round, because a round leaves its site at the limit.
     for round in 0..3 {
         let host = format!("lanes{round}.test");
-        let site_id: i64 = common::psql(
+        let site_id = first_returned_id(
             &database_url,
             &format!(
                 "INSERT INTO sites (host, seed_url, url_count) VALUES ('{host}', 'http://{host}/', {SOURCES})
                  RETURNING id"
             ),
-        )
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-        let first_id: i64 = common::psql(
+        );
+        // One statement takes its ids from the sequence in order, so the sources' ids
+        // follow each other.
+        let first_id = first_returned_id(
             &database_url,
             &format!(
                 "INSERT INTO urls (url, host, site_id, state, depth)
@@ -100,12 +103,7 @@ fn concurrent_lanes_keep_the_page_limit() {
                  FROM generate_series(0, {SOURCES} - 1) AS n ORDER BY n
                  RETURNING id"
             ),
-        )
-        .lines()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+        );
 
         // Even sources in one batch, odd ones in the other: 30 new pages each, 55 in all.
         let (even, odd): (Vec<i64>, Vec<i64>) = (0..SOURCES).partition(|source| source % 2 == 0);
