@@ -396,6 +396,9 @@ print_progress() {
 }
 
 micro() {
+    # Stop the server this run started, as the crawl stops its cluster; one given by
+    # DATABASE_URL is left alone.
+    trap stop_postgres EXIT
     ensure_postgres open_ahrefs_microbench
     log "running the criterion benchmarks (DATABASE_URL=$DATABASE_URL)"
     cargo bench --manifest-path "$ROOT/Cargo.toml" --bench extract --bench url --bench db_write -- "$@"
