@@ -188,6 +188,20 @@ impl AdminSettings {
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_seconds)
     }
+
+    /// Check the settings that only make sense together. The DbWriter's lanes hold their
+    /// connections for a whole batch; the frontier, the depth walker and the API need at
+    /// least one more.
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.db_write_lanes < self.database.database_max_connections,
+            "DB_WRITE_LANES ({}) must be lower than DATABASE_MAX_CONNECTIONS ({}), whose other connections serve \
+             the frontier and the API",
+            self.db_write_lanes,
+            self.database.database_max_connections
+        );
+        Ok(())
+    }
 }
 
 /// Crawl limits and spider-trap guards applied when a URL is discovered.
@@ -323,5 +337,37 @@ impl ScraperSettings {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n as usize,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Admin {
+        #[command(flatten)]
+        settings: AdminSettings,
+    }
+
+    fn admin(args: &[&str]) -> AdminSettings {
+        let mut argv = vec!["admin", "--database-url", "postgres://db/x"];
+        argv.extend_from_slice(args);
+        Admin::try_parse_from(argv).expect("the arguments parse").settings
+    }
+
+    #[test]
+    fn write_lanes_leave_a_connection_for_the_rest() {
+        assert!(admin(&["--db-write-lanes", "2", "--database-max-connections", "8"]).check().is_ok());
+        assert!(admin(&["--db-write-lanes", "7", "--database-max-connections", "8"]).check().is_ok());
+
+        let error = admin(&["--db-write-lanes", "8", "--database-max-connections", "8"]).check().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "DB_WRITE_LANES (8) must be lower than DATABASE_MAX_CONNECTIONS (8), whose other connections serve the \
+             frontier and the API"
+        );
     }
 }

@@ -34,15 +34,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Run the admin role until SIGTERM or SIGINT.
 pub async fn run(settings: AdminSettings, mut signals: TerminationSignals) -> anyhow::Result<()> {
-    // The lanes hold their connections for a whole batch; the frontier, the depth walker
-    // and the API need at least one more.
-    anyhow::ensure!(
-        settings.db_write_lanes < settings.database.database_max_connections,
-        "DB_WRITE_LANES ({}) must be lower than DATABASE_MAX_CONNECTIONS ({}), whose other connections serve the \
-         frontier and the API",
-        settings.db_write_lanes,
-        settings.database.database_max_connections
-    );
+    settings.check()?;
     crate::metrics::init();
     let pool = crate::db::connect(&settings.database).await?;
     crate::db::migrate(&pool).await?;
