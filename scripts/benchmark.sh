@@ -184,8 +184,8 @@ time_usage() {
 now() { date +%s.%N; }
 
 # Time a fixed loop of Python arithmetic, the fastest of three, just before a crawl. The
-# machine is a shared virtual machine whose speed moves between runs and within one: the
-# same crawl has taken twice the CPU seconds an hour later. Crawls are comparable only at
+# machine is a shared virtual machine whose speed moves between runs: the same crawl has
+# taken twice the CPU seconds 30 minutes later. Crawls are comparable only at
 # similar probe times.
 cpu_probe() {
     local best
@@ -396,7 +396,7 @@ print_progress() {
 }
 
 micro() {
-    # Stop the server this run started, as the crawl stops its cluster; one given by
+    # Stop the server this run started, as the crawl stops its cluster. A server given by
     # DATABASE_URL is left alone.
     trap stop_postgres EXIT
     ensure_postgres open_ahrefs_microbench

@@ -147,7 +147,7 @@ pub struct AdminSettings {
     pub db_batch_ms: u64,
 
     /// Batches the DbWriter writes at once, each in its own transaction on its own
-    /// connection, so that one batch's statements run while another's wait for the disk.
+    /// connection.
     #[arg(long, env = "DB_WRITE_LANES", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub db_write_lanes: u32,
 
@@ -190,8 +190,8 @@ impl AdminSettings {
     }
 
     /// Check the settings that only make sense together. The DbWriter's lanes hold their
-    /// connections for a whole batch; the frontier, the depth walker and the API need at
-    /// least one more.
+    /// connections for a whole batch, and the frontier, the depth walker and the API need
+    /// at least one more.
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.db_write_lanes < self.database.database_max_connections,

@@ -158,8 +158,8 @@ impl DbWriter {
     }
 }
 
-/// The lanes' spare caches. A lane that panicked while holding the lock left them whole,
-/// because it only pops or pushes one.
+/// Lock the lanes' spare caches. A lane that panicked while holding the lock left the list
+/// whole, because it only pops or pushes one cache.
 fn lock(url_caches: &Mutex<Vec<UrlCache>>) -> MutexGuard<'_, Vec<UrlCache>> {
     url_caches.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

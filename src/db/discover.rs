@@ -201,8 +201,8 @@ pub async fn count_new_pages(
         return Ok(());
     }
     let (sites, added): (Vec<i64>, Vec<i64>) = new_pages.iter().map(|(site, added)| (*site, *added)).unzip();
-    // Locking in id order keeps two batches from deadlocking; the update's own order is
-    // the join's.
+    // The update locks the rows in the join's order, so locking them in id order first
+    // keeps two batches from deadlocking.
     sqlx::query("SELECT FROM sites WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
         .bind(&sites)
         .execute(&mut **tx)
