@@ -38,10 +38,6 @@ install_node_packages() {
     fi
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 cleanup() {
     stop_process fixture
     "$ROOT/scripts/local-cluster.sh" down || true

@@ -118,6 +118,27 @@ stop_process() {
     done
 }
 
+# Print a port on 127.0.0.1 that nothing listens on now, for a server started next. It is taken
+# below the kernel's ephemeral range, where a port handed out for port 0 could become the local
+# end of an outgoing connection before the server binds it.
+free_port() {
+    python3 - <<'PY'
+import os, random, socket
+rng = random.Random(os.getpid())
+for _ in range(200):
+    port = rng.randrange(20000, 32000)
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+    print(port)
+    break
+else:
+    raise SystemExit("no free port between 20000 and 32000")
+PY
+}
+
 wait_for_port() {
     local host=$1 port=$2 what=$3
     for _ in $(seq 600); do

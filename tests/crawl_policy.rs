@@ -142,12 +142,12 @@ fn page(cluster: &Cluster, site_id: i64, url: &str) -> Value {
 
 #[test]
 fn fixture_site_obeys_robots_politeness_and_limits() {
-    let port = common::free_port();
-    let server = FixtureServer::start_on(port, None, policy_site(port), Duration::ZERO);
-    let unavailable_port = common::free_port();
+    let server = FixtureServer::start(None, HashMap::new(), Duration::ZERO);
+    let port = server.port;
+    server.set_routes(policy_site(port));
     let mut unavailable = HashMap::new();
     unavailable.insert("/robots.txt".to_string(), Canned { status: 503, headers: vec![], body: Vec::new() });
-    let unavailable = FixtureServer::start_on(unavailable_port, None, unavailable, Duration::ZERO);
+    let unavailable = FixtureServer::start(None, unavailable, Duration::ZERO);
 
     let cluster = Cluster::start(
         "policy",
@@ -261,10 +261,10 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
 
 #[test]
 fn idn_host_is_fetched_by_punycode_and_shown_in_unicode() {
-    let port = common::free_port();
     let mut routes = HashMap::new();
     routes.insert("/".to_string(), Canned::html("<title>Пример</title>"));
-    let server = FixtureServer::start_on(port, None, routes, Duration::ZERO);
+    let server = FixtureServer::start(None, routes, Duration::ZERO);
+    let port = server.port;
     let cluster = Cluster::start("idn", 1, &[("RESOLVE", &format!("пример.рф:{port}:127.0.0.1"))]);
     let id = cluster.add_site(&format!("http://пример.рф:{port}/"));
     let site = cluster.wait_done(id, Duration::from_secs(60));

@@ -27,8 +27,11 @@ impl Graph {
 }
 
 fn start_graph() -> Graph {
-    let alpha_port = common::free_port();
-    let beta_port = common::free_port();
+    let graph = Graph {
+        alpha: FixtureServer::start(None, HashMap::new(), Duration::ZERO),
+        beta: FixtureServer::start(None, HashMap::new(), Duration::ZERO),
+    };
+    let (alpha_port, beta_port) = (graph.alpha.port, graph.beta.port);
     let beta = |path: &str| format!("http://beta.test:{beta_port}{path}");
     let alpha = |path: &str| format!("http://www.alpha.test:{alpha_port}{path}");
 
@@ -61,10 +64,9 @@ fn start_graph() -> Graph {
     );
     beta_routes.insert("/target".to_string(), Canned::html(r#"<title>Target page</title><a href="/">Home</a>"#));
 
-    Graph {
-        alpha: FixtureServer::start_on(alpha_port, None, alpha_routes, Duration::ZERO),
-        beta: FixtureServer::start_on(beta_port, None, beta_routes, Duration::ZERO),
-    }
+    graph.alpha.set_routes(alpha_routes);
+    graph.beta.set_routes(beta_routes);
+    graph
 }
 
 fn crawl_graph(name: &str) -> (Graph, Cluster, i64, i64) {

@@ -27,8 +27,25 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
 }
 
+/// A port on 127.0.0.1 that nothing listens on now, for a child process to bind.
+///
+/// It is taken below the kernel's ephemeral range (32768 and up on Linux), because a port the
+/// kernel hands out for port 0 can be handed out again as the local end of an outgoing connection
+/// (to PostgreSQL, the broker) before the child binds it. Each test process starts at its own
+/// offset so that two processes rarely try the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let offset = (start + NEXT.fetch_add(1, Ordering::SeqCst)) % SPAN;
+        let port = u16::try_from(FIRST + offset).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 /// Run SQL through psql and return its unaligned output.
@@ -94,13 +111,9 @@ pub struct FixtureServer {
 }
 
 impl FixtureServer {
+    /// Start on a port the kernel picks; routes that must name the port go in with `set_routes`.
     pub fn start(root: Option<PathBuf>, routes: HashMap<String, Canned>, delay: Duration) -> Self {
-        Self::start_on(0, root, routes, delay)
-    }
-
-    /// Start on a given port (0 picks a free one).
-    pub fn start_on(port: u16, root: Option<PathBuf>, routes: HashMap<String, Canned>, delay: Duration) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let routes = Arc::new(Mutex::new(routes));
@@ -113,6 +126,11 @@ impl FixtureServer {
             }
         });
         Self { port, requests, routes }
+    }
+
+    /// Add canned routes while the server runs, replacing those of the same paths.
+    pub fn set_routes(&self, routes: HashMap<String, Canned>) {
+        self.routes.lock().unwrap().extend(routes);
     }
 
     /// Replace or add a canned route while the server runs.
