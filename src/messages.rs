@@ -77,6 +77,10 @@ pub enum FetchOutcome {
     },
 }
 
+/// How the reason of a URL deferred for an unreadable robots.txt starts; the admin finds
+/// such URLs by it.
+pub const ROBOTS_UNAVAILABLE_REASON: &str = "robots.txt unavailable";
+
 /// Why a URL was not fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -343,7 +343,7 @@ async fn top_hosts(pool: web::Data<PgPool>, query: web::Query<LimitQuery>) -> Re
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-/// List the hosts with the most failed fetches.
+/// List the hosts with the most failed fetches or URLs held back by an unreadable robots.txt.
 #[utoipa::path(
     get, path = "/api/v1/hosts/failing", tag = "links",
     params(("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000)),

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
+use crate::messages::ROBOTS_UNAVAILABLE_REASON;
+
 /// What a backlink query points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -309,30 +311,51 @@ pub async fn top_hosts(pool: &PgPool, limit: i64) -> Result<Vec<RankedHost>, sql
     .await
 }
 
-/// A host whose fetches failed.
+/// A host whose fetches failed or whose robots.txt holds its URLs back.
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct FailingHost {
     pub host: String,
     /// Fetches of the host that got no response.
     pub failed_fetches: i64,
+    /// URLs of the host waiting because its robots.txt could not be read.
+    pub robots_unavailable_urls: i64,
     /// URLs of the host known to the index.
     pub urls: i64,
+    /// The error kinds of the failed fetches, and `robots_unavailable` when URLs wait for robots.txt.
     pub error_kinds: Vec<String>,
 }
 
-/// Hosts with fetches that got no response, with how many URLs they hold.
+/// Hosts with fetches that got no response or URLs held back by an unreadable robots.txt,
+/// with how many URLs they hold.
 pub async fn failing_hosts(pool: &PgPool, limit: i64) -> Result<Vec<FailingHost>, sqlx::Error> {
+    // The reason prefix is the one the scraper writes for an unavailable robots.txt, and a
+    // URL's reason is cleared when it is fetched, so only hosts that still wait are counted.
     sqlx::query_as(
-        "SELECT u.host, count(*) AS failed_fetches,
-                (SELECT count(*) FROM urls a WHERE a.host = u.host) AS urls,
-                array_agg(DISTINCT p.error_kind) AS error_kinds
-         FROM pages p JOIN urls u ON u.id = p.url_id
-         WHERE p.status IS NULL
-         GROUP BY u.host
-         ORDER BY failed_fetches DESC, u.host
+        "WITH failed AS (
+             SELECT u.host, count(*) AS failed_fetches, array_agg(DISTINCT p.error_kind) AS error_kinds
+             FROM pages p JOIN urls u ON u.id = p.url_id
+             WHERE p.status IS NULL
+             GROUP BY u.host
+         ), waiting AS (
+             SELECT host, count(*) AS robots_unavailable_urls
+             FROM urls
+             WHERE state_reason LIKE $2 || '%'
+             GROUP BY host
+         )
+         SELECT h.host,
+                coalesce(f.failed_fetches, 0) AS failed_fetches,
+                coalesce(w.robots_unavailable_urls, 0) AS robots_unavailable_urls,
+                (SELECT count(*) FROM urls a WHERE a.host = h.host) AS urls,
+                coalesce(f.error_kinds, '{}')
+                    || CASE WHEN w.host IS NULL THEN '{}'::text[] ELSE ARRAY['robots_unavailable'] END AS error_kinds
+         FROM (SELECT host FROM failed UNION SELECT host FROM waiting) h
+         LEFT JOIN failed f ON f.host = h.host
+         LEFT JOIN waiting w ON w.host = h.host
+         ORDER BY coalesce(f.failed_fetches, 0) + coalesce(w.robots_unavailable_urls, 0) DESC, h.host
          LIMIT $1",
     )
     .bind(limit)
+    .bind(ROBOTS_UNAVAILABLE_REASON)
     .fetch_all(pool)
     .await
 }

@@ -21,7 +21,7 @@ use crate::extract::{charset, directives::RobotsDirectives, sitemap, Extractor};
 use crate::kafka::{Delivery, Publish, PublishError, ResultSink};
 use crate::messages::{
     BlockReason, CrawlRequest, CrawlResult, FetchErrorKind, FetchFailure, FetchOutcome, PageResponse, SitemapEntries,
-    UrlKind, SCHEMA_VERSION,
+    UrlKind, ROBOTS_UNAVAILABLE_REASON, SCHEMA_VERSION,
 };
 use crate::metrics::{ActorMessages, ActorName, ActorWorkDone, FetchFailed, FetchStarted, PageFetched};
 
@@ -209,7 +209,7 @@ impl WorkerState {
         match robots {
             Some(RobotsPolicy::Unavailable(reason)) => {
                 return FetchOutcome::Deferred {
-                    reason: format!("robots.txt unavailable: {reason}"),
+                    reason: format!("{ROBOTS_UNAVAILABLE_REASON}: {reason}"),
                     retry_after_secs: self.settings.robots_retry_secs,
                 }
             }
