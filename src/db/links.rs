@@ -327,6 +327,10 @@ pub struct FailingHost {
 
 /// Hosts with fetches that got no response or URLs held back by an unreadable robots.txt,
 /// with how many URLs they hold.
+///
+/// NOTE: each call reads every page and URL row, because no index covers `status IS NULL`
+/// or the reason prefix. Partial indexes on both, with the prefix written into the query as
+/// a literal so that the planner can match it, would make it cheap on a large index.
 pub async fn failing_hosts(pool: &PgPool, limit: i64) -> Result<Vec<FailingHost>, sqlx::Error> {
     // The reason prefix is the one the scraper writes for an unavailable robots.txt, and a
     // URL's reason is cleared when it is fetched, so only hosts that still wait are counted.
