@@ -246,6 +246,10 @@ async fn classify(
     // The row lock makes a concurrent writer of the same site wait for this commit before
     // it reads the counts, so that two DbWriter lanes cannot both take a site's last pages.
     // Locking in id order keeps them from deadlocking.
+    // NOTE: the lock is held until the whole batch commits, links included, so two lanes
+    // writing one site take turns from here (docs/benchmarks.md, "Where the lanes wait").
+    // Inserting the new URLs and the site count in a short transaction of their own, before
+    // the pages and links, would let them overlap.
     let hosts: Vec<String> = new.iter().map(|(u, _)| crate::url::site_host(u)).collect();
     let sites: Vec<(i64, String, i64)> =
         sqlx::query_as("SELECT id, host, url_count FROM sites WHERE host = ANY($1) ORDER BY id FOR NO KEY UPDATE")
