@@ -105,6 +105,17 @@ fn bad_input_gets_clear_4xx() {
     let (status, body) = cluster.get("/api/v1/backlinks?target=a..b&mode=domain");
     assert_eq!(status, 422, "{body}");
     assert!(error_of(&body.to_string()).contains("not a valid host name"), "{body}");
+    let (status, body) = cluster.get("/api/v1/backlinks?target=co.uk&mode=domain");
+    assert_eq!(status, 422, "{body}");
+    assert!(error_of(&body.to_string()).contains("public suffix"), "{body}");
+    let (status, body) = cluster.get("/api/v1/referring-domains?target=https://www.example.org/a/b&mode=domain");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["target"]["value"], "example.org", "{body}");
+    for direction in ["inlinks", "outlinks"] {
+        let (status, body) = cluster.get(&format!("/api/v1/pages/999999999/{direction}"));
+        assert_eq!(status, 404, "{direction}: {body}");
+        assert_eq!(error_of(&body.to_string()), "no URL with id 999999999", "{body}");
+    }
     let (status, body) = cluster.get("/api/v1/pages");
     assert_eq!(status, 422, "{body}");
     assert_eq!(error_of(&body.to_string()), "invalid query string: missing field `site_id`", "{body}");

@@ -228,7 +228,8 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
     assert!(seed["state_reason"].as_str().unwrap().contains("robots.txt unavailable"), "{seed}");
     assert_eq!(unavailable.paths(), ["/robots.txt"]);
     let (_, failing) = cluster.get("/api/v1/hosts/failing");
-    let held = failing["items"].as_array().unwrap().iter().find(|h| h["host"] == format!("127.0.0.1:{}", unavailable.port));
+    let held =
+        failing["items"].as_array().unwrap().iter().find(|h| h["host"] == format!("127.0.0.1:{}", unavailable.port));
     let held = held.unwrap_or_else(|| panic!("the host of the 503 robots.txt is not listed: {failing}"));
     assert!(held["robots_unavailable_urls"].as_i64().unwrap() > 0, "{held}");
     assert_eq!(held["robots_unavailable_urls"], held["urls"], "every URL of the host waits: {held}");

@@ -44,24 +44,7 @@ pub fn parse_target(query: &TargetQuery, settings: &ApiSettings) -> Result<Targe
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::Invalid("target is missing: give target=<URL, host or domain>".into()))?;
-    let mode = query.mode.as_deref().unwrap_or(if raw.contains("://") { "url" } else { "domain" });
-    let host_of = |raw: &str| -> Result<String, ApiError> {
-        let invalid = || ApiError::Invalid(format!("'{raw}' is not a valid host name"));
-        let parsed =
-            settings.url_policy.parse(&format!("http://{}/", raw.trim_end_matches('/'))).map_err(|_| invalid())?;
-        // The URL parser keeps empty labels such as the one in `a..b`, which no host has.
-        let name = parsed.host_str().unwrap_or_default().trim_end_matches('.');
-        if !name.starts_with('[') && name.split('.').any(str::is_empty) {
-            return Err(invalid());
-        }
-        Ok(crate::url::site_host(&parsed))
-    };
-    match mode {
-        "url" => Ok(Target::Url(settings.url_policy.parse(raw).map_err(|e| ApiError::Invalid(e.to_string()))?.into())),
-        "host" => Ok(Target::Host(host_of(raw)?)),
-        "domain" => Ok(Target::Domain(crate::url::registrable_domain(&host_of(raw)?))),
-        other => Err(ApiError::Invalid(format!("mode must be url, host or domain; got '{other}'"))),
-    }
+    Target::parse(&settings.url_policy, raw, query.mode.as_deref()).map_err(|e| ApiError::Invalid(e.to_string()))
 }
 
 fn target_json(target: &Target) -> serde_json::Value {
@@ -218,6 +201,7 @@ struct PageQuery {
     params(("url_id" = i64, Path, description = "URL id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
     responses(
         (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -235,6 +219,7 @@ async fn list_inlinks(
     params(("url_id" = i64, Path, description = "URL id", minimum = 1), ("limit" = Option<i64>, Query, description = "Page size, 1 to 1000; 100 when absent", minimum = 1, maximum = 1000), ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page")),
     responses(
         (status = 200, description = "A JSON object", body = serde_json::Value),
+        (status = 404, description = "Not found", body = super::openapi::ErrorBody),
         (status = 422, description = "A parameter is invalid", body = super::openapi::ErrorBody),
     )
 )]
@@ -250,6 +235,9 @@ async fn page_links(pool: &PgPool, path: &str, query: &PageQuery, outgoing: bool
     let url_id = parse_id(path, "page id")?;
     let limit = parse_limit(query.limit.as_deref())?;
     let after = parse_cursor(query.cursor.as_deref())?;
+    if !links::url_exists(pool, url_id).await? {
+        return Err(ApiError::NotFound(format!("no URL with id {url_id}")));
+    }
     let items = links::page_links(pool, url_id, outgoing, after, limit).await?;
     let next_cursor = next_cursor(items.len(), limit, items.last().map(|l| l.link_id));
     Ok(HttpResponse::Ok().json(json!({ "url_id": url_id, "items": items, "next_cursor": next_cursor })))

@@ -11,7 +11,7 @@ use super::sites::export_links;
 use super::templates::{AnchorRow, BacklinkRowView, BacklinksPage, Count, DomainRow, Pager, SelectOption, Tab};
 use super::visitor::{ConsoleError, Visitor};
 use super::ConsoleState;
-use crate::db::links::{self, BacklinkQuery, BacklinkSort, LinkStatus, Target};
+use crate::db::links::{self, BacklinkQuery, BacklinkSort, LinkStatus, Target, TargetError};
 
 /// Rows of one page of backlinks.
 const PAGE_SIZE: i64 = 50;
@@ -196,32 +196,15 @@ pub async fn backlinks(
     Ok(visitor.render(StatusCode::OK, &page))
 }
 
-/// Parse the target of a search as the API reads its `target` and `mode` parameters.
-/// Without a mode, a value with a scheme is a URL and anything else a registrable domain.
-/// An error is the key of its message.
+/// Parse the target of a search as the API reads its `target` and `mode` parameters. An
+/// error is the key of its message.
 fn parse_target(state: &ConsoleState, input: &str, mode: &str) -> Result<Target, &'static str> {
-    let mode = match mode {
-        "" if input.contains("://") => "url",
-        "" => "domain",
-        other => other,
-    };
-    let host_of = |raw: &str| -> Result<String, &'static str> {
-        let without_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
-        let host_part = without_scheme.split('/').next().unwrap_or_default();
-        let parsed =
-            state.url_policy.parse(&format!("http://{host_part}/")).map_err(|_| "backlinks.error.invalid_host")?;
-        Ok(crate::url::site_host(&parsed))
-    };
-    match mode {
-        "url" => state
-            .url_policy
-            .parse(input)
-            .map(|url| Target::Url(url.to_string()))
-            .map_err(|_| "backlinks.error.invalid_url"),
-        "host" => host_of(input).map(Target::Host),
-        "domain" => host_of(input).map(|host| Target::Domain(crate::url::registrable_domain(&host))),
-        _ => Err("backlinks.error.invalid_mode"),
-    }
+    Target::parse(&state.url_policy, input, Some(mode)).map_err(|error| match error {
+        TargetError::InvalidUrl(_) => "backlinks.error.invalid_url",
+        TargetError::InvalidHost(_) => "backlinks.error.invalid_host",
+        TargetError::PublicSuffix(_) => "backlinks.error.public_suffix",
+        TargetError::InvalidMode(_) => "backlinks.error.invalid_mode",
+    })
 }
 
 /// Return the API's `mode` and `target` values of a target.
@@ -278,5 +261,6 @@ mod tests {
         assert_eq!(parse_target(&state, "example.com", "url"), Err("backlinks.error.invalid_url"));
         assert_eq!(parse_target(&state, "exa mple", "host"), Err("backlinks.error.invalid_host"));
         assert_eq!(parse_target(&state, "example.com", "page"), Err("backlinks.error.invalid_mode"));
+        assert_eq!(parse_target(&state, "co.uk", ""), Err("backlinks.error.public_suffix"));
     }
 }

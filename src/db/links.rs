@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::messages::ROBOTS_UNAVAILABLE_REASON;
+use crate::url::UrlPolicy;
 
 /// What a backlink query points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,68 @@ pub enum Target {
     Host(String),
     /// Every URL of one registrable domain, subdomains included.
     Domain(String),
+}
+
+/// Why a search target is invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("{0}")]
+    InvalidUrl(String),
+    #[error("'{0}' is not a valid host name")]
+    InvalidHost(String),
+    #[error("'{0}' is a public suffix, not a registrable domain: give a domain under it, such as example.{0}")]
+    PublicSuffix(String),
+    #[error("mode must be url, host or domain; got '{0}'")]
+    InvalidMode(String),
+}
+
+impl Target {
+    /// Parse a target as a user gives it, normalized as the index stores it. `mode` is
+    /// `url`, `host` or `domain`. Without a mode, a value with a scheme is a URL and anything
+    /// else a domain. For a host or a domain, a whole URL may be given and its host counts.
+    pub fn parse(policy: &UrlPolicy, input: &str, mode: Option<&str>) -> Result<Target, TargetError> {
+        let input = input.trim();
+        let mode = mode.filter(|m| !m.is_empty()).unwrap_or(if input.contains("://") { "url" } else { "domain" });
+        match mode {
+            "url" => {
+                let url = policy.parse(input).map_err(|e| TargetError::InvalidUrl(e.to_string()))?;
+                Ok(Target::Url(url.into()))
+            }
+            "host" => Ok(Target::Host(site_host_of(policy, input)?)),
+            "domain" => {
+                let domain = crate::url::registrable_domain(&site_host_of(policy, input)?);
+                if is_known_suffix(&domain) {
+                    return Err(TargetError::PublicSuffix(domain));
+                }
+                Ok(Target::Domain(domain))
+            }
+            other => Err(TargetError::InvalidMode(other.to_string())),
+        }
+    }
+}
+
+/// The host of `input`, with its port when not the default, whether `input` is a bare host
+/// or a URL whose path and query are ignored.
+fn site_host_of(policy: &UrlPolicy, input: &str) -> Result<String, TargetError> {
+    let invalid = || TargetError::InvalidHost(input.to_string());
+    let without_scheme = input.split_once("://").map_or(input, |(_, rest)| rest);
+    let authority = without_scheme.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(invalid());
+    }
+    let parsed = policy.parse(&format!("http://{authority}/")).map_err(|_| invalid())?;
+    // The URL parser keeps empty labels such as the one in `a..b`, which no host has.
+    let name = parsed.host_str().unwrap_or_default().trim_end_matches('.');
+    if !name.starts_with('[') && name.split('.').any(str::is_empty) {
+        return Err(invalid());
+    }
+    Ok(crate::url::site_host(&parsed))
+}
+
+/// Whether the public suffix list names `name` itself, as it does `com` and `co.uk` but not
+/// `localhost` or an unknown top-level name.
+fn is_known_suffix(name: &str) -> bool {
+    psl::suffix(name.as_bytes()).is_some_and(|suffix| suffix.is_known() && suffix.as_bytes() == name.as_bytes())
 }
 
 impl Target {
@@ -218,6 +281,11 @@ pub struct PageLink {
     pub first_seen: DateTime<Utc>,
 }
 
+/// Check whether a URL with this id exists.
+pub async fn url_exists(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM urls WHERE id = $1)").bind(id).fetch_one(pool).await
+}
+
 /// The live links of a page (`outgoing`) or to a page (incoming), in link id order. The
 /// incoming ones leave out the page's links to itself, as backlinks do.
 pub async fn page_links(
@@ -398,6 +466,39 @@ pub async fn broken_links(pool: &PgPool, site_id: i64, after: i64, limit: i64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_host_and_domain_of_url() {
+        let policy = UrlPolicy::default();
+        let url = "https://Doc.Rust-Lang.org/book/ch01.html?x=1";
+        assert_eq!(Target::parse(&policy, url, Some("domain")), Ok(Target::Domain("rust-lang.org".into())));
+        assert_eq!(Target::parse(&policy, url, Some("host")), Ok(Target::Host("doc.rust-lang.org".into())));
+        assert_eq!(
+            Target::parse(&policy, url, None),
+            Ok(Target::Url("https://doc.rust-lang.org/book/ch01.html?x=1".into()))
+        );
+        assert_eq!(
+            Target::parse(&policy, "http://127.0.0.1:8080/x", Some("host")),
+            Ok(Target::Host("127.0.0.1:8080".into()))
+        );
+        assert_eq!(Target::parse(&policy, "127.0.0.1:8080", Some("domain")), Ok(Target::Domain("127.0.0.1".into())));
+        assert_eq!(Target::parse(&policy, "www.example.co.uk/", None), Ok(Target::Domain("example.co.uk".into())));
+    }
+
+    #[test]
+    fn target_rejects_public_suffix_and_bad_hosts() {
+        let policy = UrlPolicy::default();
+        assert_eq!(Target::parse(&policy, "com", None), Err(TargetError::PublicSuffix("com".into())));
+        assert_eq!(Target::parse(&policy, "co.uk", Some("domain")), Err(TargetError::PublicSuffix("co.uk".into())));
+        assert_eq!(Target::parse(&policy, "localhost", None), Ok(Target::Domain("localhost".into())));
+        assert_eq!(Target::parse(&policy, "a..b", Some("host")), Err(TargetError::InvalidHost("a..b".into())));
+        assert_eq!(
+            Target::parse(&policy, "https:///x", Some("host")),
+            Err(TargetError::InvalidHost("https:///x".into()))
+        );
+        assert_eq!(Target::parse(&policy, "example.com", Some("page")), Err(TargetError::InvalidMode("page".into())));
+        assert!(matches!(Target::parse(&policy, "example.com", Some("url")), Err(TargetError::InvalidUrl(_))));
+    }
 
     #[test]
     fn cursor_round_trips() {

@@ -166,6 +166,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("backlinks.col.domains", "Referring domains"),
     ("backlinks.error.invalid_url", "Enter an absolute http or https URL, or choose another match."),
     ("backlinks.error.invalid_host", "This is not a valid host name."),
+    ("backlinks.error.public_suffix", "This is a public suffix such as co.uk. Enter a domain under it."),
     ("backlinks.error.invalid_mode", "Choose a match: exact URL, host or domain."),
     // Audit.
     ("audit.title", "Site audit"),

@@ -170,6 +170,7 @@ pub const STRINGS: &[(&str, &str)] = &[
     ("backlinks.col.domains", "Ссылающиеся домены"),
     ("backlinks.error.invalid_url", "Введите абсолютный URL с http или https либо выберите другое сопоставление."),
     ("backlinks.error.invalid_host", "Это не допустимое имя хоста."),
+    ("backlinks.error.public_suffix", "Это публичный суффикс вроде co.uk. Введите домен под ним."),
     ("backlinks.error.invalid_mode", "Выберите сопоставление: точный URL, хост или домен."),
     // Аудит.
     ("audit.title", "Аудит сайта"),
