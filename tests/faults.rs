@@ -346,6 +346,27 @@ fn scraper_not_ready_while_broker_unreachable() {
     assert!(status.success(), "the scraper exited with {status} after {took:?}");
 }
 
+#[test]
+fn database_errors_name_the_cause() {
+    let rank = |database_url: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_open-ahrefs"))
+            .arg("rank")
+            .env("DATABASE_URL", database_url)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "rank succeeded on {database_url}");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    let refused = rank(&format!("postgres://postgres@127.0.0.1:{}/open_ahrefs", free_port()));
+    assert!(refused.contains("cannot connect to PostgreSQL at DATABASE_URL="), "{refused}");
+    assert!(refused.contains("Connection refused"), "{refused}");
+
+    let garbage = rank("garbage");
+    assert!(garbage.contains("not a valid connection URL: relative URL without a base"), "{garbage}");
+    assert_eq!(garbage.matches("relative URL without a base").count(), 1, "{garbage}");
+}
+
 /// A child process that is killed when the test ends early.
 struct KillOnDrop(Child);
 

@@ -19,7 +19,7 @@ pub enum Target {
     Domain(String),
 }
 
-/// Why a search target is invalid.
+/// The reasons a search target is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
     #[error("{0}")]
@@ -57,7 +57,7 @@ impl Target {
     }
 }
 
-/// The host of `input`, with its port when not the default, whether `input` is a bare host
+/// Extract the host of `input`, with its port when not the default. `input` is a bare host
 /// or a URL whose path and query are ignored.
 fn site_host_of(policy: &UrlPolicy, input: &str) -> Result<String, TargetError> {
     let invalid = || TargetError::InvalidHost(input.to_string());
@@ -75,8 +75,8 @@ fn site_host_of(policy: &UrlPolicy, input: &str) -> Result<String, TargetError> 
     Ok(crate::url::site_host(&parsed))
 }
 
-/// Whether the public suffix list names `name` itself, as it does `com` and `co.uk` but not
-/// `localhost` or an unknown top-level name.
+/// Check whether the public suffix list names `name` itself, as it does `com` and `co.uk`
+/// but not `localhost` or an unknown top-level name.
 fn is_known_suffix(name: &str) -> bool {
     psl::suffix(name.as_bytes()).is_some_and(|suffix| suffix.is_known() && suffix.as_bytes() == name.as_bytes())
 }
@@ -379,7 +379,7 @@ pub async fn top_hosts(pool: &PgPool, limit: i64) -> Result<Vec<RankedHost>, sql
     .await
 }
 
-/// A host whose fetches failed or whose robots.txt holds its URLs back.
+/// A host whose fetches failed or whose robots.txt keeps its URLs waiting.
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct FailingHost {
     pub host: String,
@@ -393,8 +393,8 @@ pub struct FailingHost {
     pub error_kinds: Vec<String>,
 }
 
-/// Hosts with fetches that got no response or URLs held back by an unreadable robots.txt,
-/// with how many URLs they hold.
+/// List the hosts with fetches that got no response or URLs waiting for an unreadable
+/// robots.txt, with how many URLs each has.
 ///
 /// NOTE: each call reads every page and URL row, because no index covers `status IS NULL`
 /// or the reason prefix. Partial indexes on both, with the prefix written into the query as

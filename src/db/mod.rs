@@ -15,19 +15,44 @@ pub mod write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection as _;
 
 use crate::config::DatabaseSettings;
 
 /// Open a connection pool, failing fast with the setting's name when PostgreSQL is not there.
 pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
-    PgPoolOptions::new()
+    let context = || format!("cannot connect to PostgreSQL at DATABASE_URL={}", redact(&settings.database_url));
+    let options: PgConnectOptions = settings.database_url.parse().map_err(|error| match error {
+        // The error's own text repeats its source, which anyhow prints again.
+        sqlx::Error::Configuration(source) => {
+            anyhow::anyhow!("not a valid connection URL: {source}").context(context())
+        }
+        other => anyhow::Error::new(other).context(context()),
+    })?;
+
+    let pool = PgPoolOptions::new()
         .max_connections(settings.database_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(&settings.database_url)
-        .await
-        .with_context(|| format!("cannot connect to PostgreSQL at DATABASE_URL={}", redact(&settings.database_url)))
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options.clone())
+        .await;
+    match pool {
+        Ok(pool) => Ok(pool),
+        // The pool retries until its timeout and then reports only that, so one direct
+        // connection names the cause, such as a refused connection or a wrong password.
+        Err(sqlx::Error::PoolTimedOut) => {
+            let cause = match PgConnection::connect_with(&options).await {
+                Err(error) => error.to_string(),
+                Ok(_) => "the server accepted a connection only after the timeout".to_string(),
+            };
+            Err(anyhow::anyhow!("{cause} (no connection within {} s)", CONNECT_TIMEOUT.as_secs()).context(context()))
+        }
+        Err(error) => Err(anyhow::Error::new(error).context(context())),
+    }
 }
+
+/// How long the first connection of a pool may take before start-up fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Apply the migrations compiled into this binary, then fill the registrable domain of
 /// URLs stored before it existed.
