@@ -137,6 +137,9 @@ fn api_rejects_bad_input() {
     let (status, conflict) = post(&json!({ "url": server.url("/other") }).to_string());
     assert_eq!(status, 409);
     assert_eq!(conflict["id"], created["id"]);
+    let (status, next) = post(r#"{"url": "http://next-site.invalid/"}"#);
+    assert_eq!(status, 201, "{next}");
+    assert_eq!(next["id"], created["id"].as_i64().unwrap() + 1, "a refused duplicate used up a site id");
 
     let (status, body) = cluster.get("/api/v1/sites/abc");
     assert_eq!(status, 422, "{body}");

@@ -27,6 +27,13 @@ pub async fn add_site(pool: &PgPool, seed: &Url) -> Result<Site, AddSiteError> {
     let host = crate::url::site_host(seed);
     let mut tx = pool.begin().await?;
 
+    // An insert that conflicts still uses up a value of the id sequence, so a known host is
+    // looked up first, and site ids skip only when two requests add the same host at once.
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM sites WHERE host = $1").bind(&host).fetch_optional(&mut *tx).await?;
+    if let Some(id) = existing {
+        return Err(AddSiteError::Exists { id, host });
+    }
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO sites (host, seed_url) VALUES ($1, $2) ON CONFLICT (host) DO NOTHING RETURNING id",
     )
