@@ -245,7 +245,7 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
             .unwrap()
     };
     for (lang, waits) in
-        [("en", "Part of the crawl waits: robots.txt unavailable"), ("ru", "Часть обхода ждёт: robots.txt unavailable")]
+        [("en", "Part of the crawl waits: robots.txt unavailable"), ("ru", "Часть обхода ждёт: robots.txt недоступен")]
     {
         let page = ureq::get(&format!("{}/console/sites/{blocked_id}?lang={lang}", cluster.api))
             .call()

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::i18n::Lang;
+use crate::messages::ROBOTS_UNAVAILABLE_REASON;
 
 /// Format a time in UTC to the minute, the same in both languages: `2026-12-04 22:20 UTC`.
 pub fn time(value: DateTime<Utc>) -> String {
@@ -56,6 +57,17 @@ pub fn status_class(code: Option<i16>) -> String {
     }
 }
 
+/// Describe why a URL is in its state, in the page's language. A stored reason is the code
+/// of a block or skip, or a robots.txt failure whose detail stays as the scraper wrote it.
+/// An unknown reason is shown as stored.
+pub fn state_reason(lang: Lang, reason: &str) -> String {
+    if let Some(detail) = reason.strip_prefix(ROBOTS_UNAVAILABLE_REASON) {
+        let detail = detail.trim_start_matches(':').trim();
+        return lang.format("reason.robots_unavailable", &[("detail", detail)]);
+    }
+    lang.lookup(&format!("reason.{reason}")).map_or_else(|| reason.to_string(), str::to_string)
+}
+
 /// List the rel attributes of a link, or return the word for a followed link.
 pub fn rel(lang: Lang, nofollow: bool, ugc: bool, sponsored: bool) -> String {
     let kinds: Vec<&str> = [(nofollow, "nofollow"), (ugc, "ugc"), (sponsored, "sponsored")]
@@ -104,6 +116,30 @@ pub fn external_href(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn state_reason_in_both_languages() {
+        let unavailable = "robots.txt unavailable: http://a/robots.txt answered HTTP 503";
+        assert_eq!(state_reason(Lang::En, unavailable), unavailable);
+        assert_eq!(state_reason(Lang::Ru, unavailable), "robots.txt недоступен: http://a/robots.txt answered HTTP 503");
+        assert_eq!(state_reason(Lang::En, "robots_txt"), "disallowed by robots.txt");
+        assert_eq!(state_reason(Lang::Ru, "query_variants"), "слишком много вариантов запроса для пути");
+        assert_eq!(state_reason(Lang::Ru, "something new"), "something new");
+
+        let block_reasons = [crate::messages::BlockReason::RobotsTxt, crate::messages::BlockReason::PrivateAddress];
+        let skip_reasons = [
+            crate::scope::SkipReason::MaxPages,
+            crate::scope::SkipReason::MaxDepth,
+            crate::scope::SkipReason::QueryVariants,
+            crate::scope::SkipReason::RepeatedSegments,
+        ];
+        let codes = block_reasons.map(|r| r.as_str()).into_iter().chain(skip_reasons.map(|r| r.as_str()));
+        for code in codes {
+            for lang in Lang::ALL {
+                assert!(lang.lookup(&format!("reason.{code}")).is_some(), "no {lang:?} text for reason {code}");
+            }
+        }
+    }
 
     #[test]
     fn href_encodes_and_skips_empty() {

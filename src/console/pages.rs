@@ -287,7 +287,7 @@ fn facts(lang: Lang, page: &PageDetail) -> Vec<Fact> {
 
     let mut state = lang.text(&format!("url_state.{}", page.state)).to_string();
     if let Some(reason) = &page.state_reason {
-        state = format!("{state} ({reason})");
+        state = format!("{state} ({})", format::state_reason(lang, reason));
     }
     let mut facts = vec![fact(lang, "facts.state", state)];
     if page.fetched_at.is_some() {

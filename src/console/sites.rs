@@ -134,7 +134,9 @@ pub async fn show(
     } else {
         None
     };
-    let waiting = waiting.map(|(url, reason)| lang.format("site.waiting", &[("reason", &reason), ("url", &url)]));
+    let waiting = waiting.map(|(url, reason)| {
+        lang.format("site.waiting", &[("reason", &format::state_reason(lang, &reason)), ("url", &url)])
+    });
     let page = SitePage {
         frame: visitor.frame("sites"),
         notice: query.text(lang).or(waiting),
