@@ -50,13 +50,30 @@ pub fn pagerank(nodes: usize, edges: &[(usize, usize)]) -> (Vec<f64>, usize) {
 /// are rounded to two decimals, so that equal PageRanks that differ only by floating-point
 /// error show as the same rating (99.99999999999999 as 100).
 pub fn scale(scores: &[f64]) -> Vec<f64> {
-    let positive = scores.iter().copied().filter(|s| *s > 0.0);
-    let (min, max) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), s| (lo.min(s), hi.max(s)));
+    let max = scores.iter().copied().fold(0.0f64, f64::max);
+    scale_up_to(scores, max)
+}
+
+/// Scale domain PageRank scores like [`scale`], but with 100 at the highest score that any
+/// node of a graph this size can have: a hub that every other node links to, and links to
+/// nothing else. A rating then says how much of the whole graph points at a domain. When one
+/// crawled domain links to many others, they share its links and rate low, instead of all
+/// rating 100 as the highest scores present.
+pub fn scale_to_graph(scores: &[f64]) -> Vec<f64> {
+    let nodes = scores.len() as f64;
+    // Each other node of that graph scores 1 / (n + d (n - 1)), as the hub test below works out.
+    let hub = 1.0 - (nodes - 1.0) / (nodes + DAMPING * (nodes - 1.0));
+    scale_up_to(scores, hub)
+}
+
+/// Scale scores logarithmically from the lowest positive one (0) to `max` (100).
+fn scale_up_to(scores: &[f64], max: f64) -> Vec<f64> {
+    let min = scores.iter().copied().filter(|s| *s > 0.0).fold(f64::INFINITY, f64::min);
     if !min.is_finite() || max <= min {
         return vec![0.0; scores.len()];
     }
     let span = (max / min).ln();
-    let rating = |score: f64| (100.0 * (score / min).ln() / span * 100.0).round() / 100.0;
+    let rating = |score: f64| ((100.0 * (score / min).ln() / span * 100.0).round() / 100.0).min(100.0);
     scores.iter().map(|s| if *s <= 0.0 { 0.0 } else { rating(*s) }).collect()
 }
 
@@ -107,6 +124,26 @@ mod tests {
         let almost_top = 0.1 + 0.2;
         assert_ne!(top, almost_top);
         assert_eq!(scale(&[0.01, top, almost_top]), vec![0.0, 100.0, 100.0]);
+    }
+
+    #[test]
+    fn hub_of_whole_graph_rates_hundred() {
+        let edges: Vec<(usize, usize)> = (1..20).map(|leaf| (leaf, 0)).collect();
+        let (scores, _) = pagerank(20, &edges);
+        let rated = scale_to_graph(&scores);
+        assert_eq!(rated[0], 100.0);
+        assert!(rated[1..].iter().all(|r| *r == 0.0), "{rated:?}");
+    }
+
+    #[test]
+    fn targets_of_one_domain_rate_low() {
+        // One crawled domain links to 50 others, which link nowhere.
+        let edges: Vec<(usize, usize)> = (1..51).map(|target| (0, target)).collect();
+        let (scores, _) = pagerank(51, &edges);
+        let rated = scale_to_graph(&scores);
+        assert_eq!(rated[0], 0.0);
+        assert!(rated[1..].iter().all(|r| *r > 0.0 && *r < 10.0), "{rated:?}");
+        assert_eq!(scale(&scores)[1], 100.0, "the observed maximum rates every target 100");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use sqlx::PgPool;
 
-use crate::rank::{pagerank, scale};
+use crate::rank::{pagerank, scale, scale_to_graph};
 
 /// What a rank run computed.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +49,7 @@ pub async fn recompute(pool: &PgPool) -> Result<RankSummary, sqlx::Error> {
     .await?;
     let (domains, domain_index_edges) = index_graph(domain_edges.into_iter());
     let (domain_scores, _) = pagerank(domains.len(), &domain_index_edges);
-    let domain_rating = scale(&domain_scores);
+    let domain_rating = scale_to_graph(&domain_scores);
 
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM url_rank").execute(&mut *tx).await?;
