@@ -379,13 +379,14 @@ pub async fn top_hosts(pool: &PgPool, limit: i64) -> Result<Vec<RankedHost>, sql
     .await
 }
 
-/// A host whose fetches failed or whose robots.txt keeps its URLs waiting.
+/// A host whose fetches failed or whose robots.txt could not be read.
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct FailingHost {
     pub host: String,
     /// Fetches of the host that got no response.
     pub failed_fetches: i64,
-    /// URLs of the host waiting because its robots.txt could not be read.
+    /// URLs of the host not crawled because its robots.txt could not be read: pending a
+    /// retry, or blocked after the last one.
     pub robots_unavailable_urls: i64,
     /// URLs of the host known to the index.
     pub urls: i64,
@@ -393,15 +394,15 @@ pub struct FailingHost {
     pub error_kinds: Vec<String>,
 }
 
-/// List the hosts with fetches that got no response or URLs waiting for an unreadable
+/// List the hosts with fetches that got no response or URLs held back by an unreadable
 /// robots.txt, with how many URLs each has.
 ///
 /// NOTE: each call reads every page and URL row, because no index covers `status IS NULL`
 /// or the reason prefix. Partial indexes on both, with the prefix written into the query as
 /// a literal so that the planner can match it, would make it cheap on a large index.
 pub async fn failing_hosts(pool: &PgPool, limit: i64) -> Result<Vec<FailingHost>, sqlx::Error> {
-    // The reason prefix is the one the scraper writes for an unavailable robots.txt, and a
-    // URL's reason is cleared when it is fetched, so only hosts that still wait are counted.
+    // The reason prefix is the one the scraper writes for an unavailable robots.txt. A URL's
+    // reason is cleared when it is fetched, so a host whose robots.txt became readable drops out.
     sqlx::query_as(
         "WITH failed AS (
              SELECT u.host, count(*) AS failed_fetches, array_agg(DISTINCT p.error_kind) AS error_kinds
