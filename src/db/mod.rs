@@ -41,9 +41,10 @@ pub async fn connect(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         // The pool retries until its timeout and then reports only that, so one direct
         // connection names the cause, such as a refused connection or a wrong password.
         Err(sqlx::Error::PoolTimedOut) => {
-            let cause = match PgConnection::connect_with(&options).await {
-                Err(error) => error.to_string(),
-                Ok(_) => "the server accepted a connection only after the timeout".to_string(),
+            let cause = match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await {
+                Ok(Err(error)) => error.to_string(),
+                Ok(Ok(_)) => "the server accepted a connection only after the timeout".to_string(),
+                Err(_) => "the server did not answer".to_string(),
             };
             Err(anyhow::anyhow!("{cause} (no connection within {} s)", CONNECT_TIMEOUT.as_secs()).context(context()))
         }
