@@ -190,9 +190,8 @@ pub async fn record<'a>(
     Ok(Discovered { ids, new_urls: inserted.len() as u64, to_cache, new_pages })
 }
 
-/// Add the new page URLs to their sites' counts. The update locks the sites' rows until
-/// the commit, so it is the last statement of a batch: a concurrent batch of the same
-/// sites waits for it only that long.
+/// Add the new page URLs to their sites' counts. `classify` locked these sites' rows when
+/// it read the counts, so the update takes no lock of its own and cannot deadlock.
 pub async fn count_new_pages(
     tx: &mut Transaction<'_, Postgres>,
     new_pages: &HashMap<i64, i64>,
@@ -201,12 +200,6 @@ pub async fn count_new_pages(
         return Ok(());
     }
     let (sites, added): (Vec<i64>, Vec<i64>) = new_pages.iter().map(|(site, added)| (*site, *added)).unzip();
-    // The update locks the rows in the join's order, so locking them in id order first
-    // keeps two batches from deadlocking.
-    sqlx::query("SELECT FROM sites WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-        .bind(&sites)
-        .execute(&mut **tx)
-        .await?;
     sqlx::query(
         "UPDATE sites SET url_count = url_count + t.added
          FROM UNNEST($1::int8[], $2::int8[]) AS t(id, added) WHERE sites.id = t.id",
