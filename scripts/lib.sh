@@ -124,9 +124,9 @@ stop_process() {
 free_port() {
     python3 - <<'PY'
 import os, random, socket
-rng = random.Random(os.getpid())
+generator = random.Random(os.getpid())
 for _ in range(200):
-    port = rng.randrange(20000, 32000)
+    port = generator.randrange(20000, 32000)
     with socket.socket() as s:
         try:
             s.bind(("127.0.0.1", port))

@@ -77,8 +77,8 @@ pub enum FetchOutcome {
     },
 }
 
-/// How the reason of a URL deferred for an unreadable robots.txt starts; the admin finds
-/// such URLs by it.
+/// The prefix of the reason stored for a URL deferred by an unreadable robots.txt, by which
+/// the admin finds such URLs.
 pub const ROBOTS_UNAVAILABLE_REASON: &str = "robots.txt unavailable";
 
 /// Why a URL was not fetched.

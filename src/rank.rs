@@ -56,7 +56,7 @@ pub fn scale(scores: &[f64]) -> Vec<f64> {
 
 /// Scale domain PageRank scores like [`scale`], but with 100 at the highest score that any
 /// node of a graph this size can have: a hub that every other node links to, and links to
-/// nothing else. A rating then says how much of the whole graph points at a domain. When one
+/// nothing else. A rating then measures how much of the whole graph points at a domain. When one
 /// crawled domain links to many others, they share its links and rate low, instead of all
 /// rating 100 as the highest scores present.
 pub fn scale_to_graph(scores: &[f64]) -> Vec<f64> {

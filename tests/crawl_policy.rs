@@ -228,13 +228,17 @@ fn fixture_site_obeys_robots_politeness_and_limits() {
     assert!(seed["state_reason"].as_str().unwrap().contains("robots.txt unavailable"), "{seed}");
     assert_eq!(unavailable.paths(), ["/robots.txt"]);
     let (_, failing) = cluster.get("/api/v1/hosts/failing");
-    let held =
+    let unavailable_host =
         failing["items"].as_array().unwrap().iter().find(|h| h["host"] == format!("127.0.0.1:{}", unavailable.port));
-    let held = held.unwrap_or_else(|| panic!("the host of the 503 robots.txt is not listed: {failing}"));
-    assert!(held["robots_unavailable_urls"].as_i64().unwrap() > 0, "{held}");
-    assert_eq!(held["robots_unavailable_urls"], held["urls"], "every URL of the host waits: {held}");
-    assert_eq!(held["failed_fetches"], 0, "{held}");
-    assert_eq!(held["error_kinds"], serde_json::json!(["robots_unavailable"]), "{held}");
+    let unavailable_host =
+        unavailable_host.unwrap_or_else(|| panic!("the host of the 503 robots.txt is not listed: {failing}"));
+    assert!(unavailable_host["robots_unavailable_urls"].as_i64().unwrap() > 0, "{unavailable_host}");
+    assert_eq!(
+        unavailable_host["robots_unavailable_urls"], unavailable_host["urls"],
+        "every URL of the host waits: {unavailable_host}"
+    );
+    assert_eq!(unavailable_host["failed_fetches"], 0, "{unavailable_host}");
+    assert_eq!(unavailable_host["error_kinds"], serde_json::json!(["robots_unavailable"]), "{unavailable_host}");
 
     // The crawl client names the reason of a crawl that makes no progress, and for a site
     // it only follows, it counts the speed of the pages fetched meanwhile.

@@ -358,9 +358,9 @@ fn database_errors_name_the_cause() {
         String::from_utf8_lossy(&output.stderr).into_owned()
     };
 
-    let refused = rank(&format!("postgres://postgres@127.0.0.1:{}/open_ahrefs", free_port()));
-    assert!(refused.contains("cannot connect to PostgreSQL at DATABASE_URL="), "{refused}");
-    assert!(refused.contains("Connection refused"), "{refused}");
+    let no_server = rank(&format!("postgres://postgres@127.0.0.1:{}/open_ahrefs", free_port()));
+    assert!(no_server.contains("cannot connect to PostgreSQL at DATABASE_URL="), "{no_server}");
+    assert!(no_server.contains("Connection refused"), "{no_server}");
 
     let garbage = rank("garbage");
     assert!(garbage.contains("not a valid connection URL: relative URL without a base"), "{garbage}");

@@ -29,9 +29,9 @@ pub fn unique(prefix: &str) -> String {
 
 /// A port on 127.0.0.1 that nothing listens on now, for a child process to bind.
 ///
-/// It is taken below the kernel's ephemeral range (32768 and up on Linux), because a port the
-/// kernel hands out for port 0 can be handed out again as the local end of an outgoing connection
-/// (to PostgreSQL, the broker) before the child binds it. Each test process starts at its own
+/// It is taken below the kernel's ephemeral range (32768 and up on Linux). A port that the
+/// kernel hands out for port 0 can be handed out again as the local end of an outgoing
+/// connection (to PostgreSQL, the broker) before the child binds it. Each test process starts at its own
 /// offset so that two processes rarely try the same port.
 pub fn free_port() -> u16 {
     const FIRST: u32 = 20_000;
@@ -111,7 +111,7 @@ pub struct FixtureServer {
 }
 
 impl FixtureServer {
-    /// Start on a port the kernel picks; routes that must name the port go in with `set_routes`.
+    /// Start on a port the kernel picks. Routes that must name the port go in with `set_routes`.
     pub fn start(root: Option<PathBuf>, routes: HashMap<String, Canned>, delay: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
